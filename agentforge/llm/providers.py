@@ -1,0 +1,73 @@
+"""In-process litellm providers: registration and the response plumbing they share.
+
+litellm routes ``model="<provider>/<name>"`` to a ``litellm.CustomLLM`` registered in
+``litellm.custom_provider_map`` for both ``completion`` and ``acompletion``. AgentForge
+registers two: ``local`` (llama.cpp, see ``agentforge.llm.local``) and ``fake`` (scripted
+functions for tests, see ``agentforge.llm.fake``). Registration keeps any entries the user
+added for their own providers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agentforge import _env  # noqa: F401
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import ModelResponse
+from litellm.types.utils import Usage as LiteUsage
+
+_REGISTERED: dict[str, CustomLLM] = {}
+
+
+def register_provider(name: str, handler: CustomLLM) -> None:
+    """Register ``handler`` as litellm provider ``name`` (idempotent; replaces a previous one)."""
+    _REGISTERED[name] = handler
+    others = [p for p in (litellm.custom_provider_map or []) if p.get("provider") not in _REGISTERED]
+    litellm.custom_provider_map = others + [
+        {"provider": n, "custom_handler": h} for n, h in _REGISTERED.items()
+    ]
+    try:  # make litellm pick up the new map now (the call exists in current litellm versions)
+        from litellm.utils import custom_llm_setup
+
+        custom_llm_setup()
+    except Exception:  # pragma: no cover - older/newer litellm: it reads the map lazily
+        pass
+
+
+def fill_response(
+    model_response: ModelResponse, model: str, text: str, prompt_tokens: int, completion_tokens: int
+) -> ModelResponse:
+    """Write text and token counts into the ModelResponse litellm hands a custom provider."""
+    model_response.choices[0].message.content = text
+    model_response.choices[0].finish_reason = "stop"
+    model_response.model = model
+    model_response.usage = LiteUsage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+    )
+    return model_response
+
+
+class SyncProvider(CustomLLM):
+    """A CustomLLM whose work is a blocking ``generate``; ``acompletion`` runs it in a thread.
+
+    Subclasses implement ``generate(model, messages, params) -> (text, prompt_tokens,
+    completion_tokens)``.
+    """
+
+    def generate(self, model: str, messages: list[dict], params: dict[str, Any]) -> tuple[str, int, int]:
+        raise NotImplementedError
+
+    def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                   encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+        text, pt, ct = self.generate(model, messages, dict(optional_params or {}))
+        return fill_response(model_response, model, text, pt, ct)
+
+    async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                          print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
+        text, pt, ct = await asyncio.to_thread(self.generate, model, messages, dict(optional_params or {}))
+        return fill_response(model_response, model, text, pt, ct)
