@@ -16,6 +16,7 @@ Sampling parameters are always passed explicitly in the OpenAI sense (``repeat_p
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from pathlib import Path
@@ -98,6 +99,18 @@ class LocalProvider(SyncProvider):
         return text, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
 
 
+def close_all() -> None:
+    """Free every loaded model (registered with ``atexit`` so llama.cpp frees before teardown)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            try:
+                engine.llama.close()
+            except Exception:
+                pass
+        _ENGINES.clear()
+
+
+atexit.register(close_all)
 _registered = False
 
 

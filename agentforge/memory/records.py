@@ -107,3 +107,26 @@ class SearchHit(BaseModel):
 
     record: MemoryRecord
     similarity: float
+
+
+def encode_metadata(metadata: dict[str, Any]) -> tuple[dict[str, str | bool | int | float], list[str]]:
+    """Flatten metadata for backends that store scalars only (Chroma, Qdrant).
+
+    Returns ``(flat, json_keys)``: lists and dicts become compact JSON strings and their keys
+    are listed in ``json_keys`` so that :func:`decode_metadata` can restore them.
+    """
+    flat: dict[str, str | bool | int | float] = {}
+    json_keys: list[str] = []
+    for key, value in metadata.items():
+        if isinstance(value, (list, dict)):
+            json_keys.append(key)
+            flat[key] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        else:
+            flat[key] = value
+    return flat, json_keys
+
+
+def decode_metadata(flat: dict[str, Any], json_keys: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Inverse of :func:`encode_metadata`."""
+    keys = set(json_keys)
+    return {key: json.loads(value) if key in keys else value for key, value in flat.items()}

@@ -72,7 +72,9 @@ class Task:
         return f"{type(self).__name__}(name={self.name!r}, examples={len(self.examples)})"
 
     def select(self, limit: int | None = None, offset: int = 0) -> Task:
-        """Return a shallow copy holding ``examples[offset : offset + limit]`` (all when limit is None).
+        """Return a shallow copy holding ``examples[offset : offset + limit]``.
+
+        ``limit=None`` keeps everything after ``offset``.
 
         Raises:
             UserError: if ``offset`` is negative or ``limit`` is negative.
@@ -121,7 +123,10 @@ class Task:
         return None
 
     def normalize(self, answer: str, example: Example | None = None) -> str:
-        """Return the canonical form of ``answer`` (see :func:`~agentforge.tasks.extraction.normalize_text`)."""
+        """Return the canonical form of ``answer``.
+
+        The base form is :func:`~agentforge.tasks.extraction.normalize_text`.
+        """
         return normalize_text(answer)
 
     def score(self, prediction: str | None, example: Example) -> bool:
@@ -132,5 +137,8 @@ class Task:
         return self.normalize(prediction, example) == self.normalize(example.gold, example)
 
     def check(self, text: str, example: Example) -> bool:
-        """Extract from raw model output and score it: ``score(extract(text, example), example)``."""
+        """Extract from raw model output and score it.
+
+        Same as ``score(extract(text, example), example)``.
+        """
         return self.score(self.extract(text, example), example)

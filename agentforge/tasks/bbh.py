@@ -18,7 +18,7 @@ from pathlib import Path
 from agentforge.errors import DataFormatError, UnknownNameError, UserError
 from agentforge.tasks.base import Example, Task
 from agentforge.tasks.choices import last_option_mention, option_letter, parse_options
-from agentforge.tasks.extraction import boxed_spans, answer_phrases, normalize_text, strip_latex
+from agentforge.tasks.extraction import answer_phrases, boxed_spans, normalize_text, strip_latex
 from agentforge.tasks.jsonl import read_json
 from agentforge.tasks.numeric import format_number, last_number, parse_number
 
@@ -63,6 +63,7 @@ GENERIC_INSTRUCTIONS = (
 )
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 _DYCK_CHARS = set("()[]{}<>")
+_LETTER_LIKE = re.compile(r"^\W*\(?[a-z]\)?(?:\W|$)", re.IGNORECASE)
 
 
 def answer_kind(subtask: str | None) -> str:
@@ -85,7 +86,10 @@ def instructions_for_subtask(subtask: str | None) -> str:
     if kind == "generic":
         return GENERIC_INSTRUCTIONS
     hint = " or ".join(LABELS[subtask]) if kind == "label" else _HINTS[kind]  # type: ignore[index]
-    return f"Think step by step, then finish with 'So the answer is <answer>.' where <answer> is {hint}."
+    return (
+        "Think step by step, then finish with 'So the answer is <answer>.' "
+        f"where <answer> is {hint}."
+    )
 
 
 class BBHTask(Task):
@@ -141,7 +145,7 @@ class BBHTask(Task):
             return letter or normalize_text(answer)
         if kind == "label":
             text = normalize_text(answer)
-            for label in sorted(LABELS[self._subtask(example)], key=len, reverse=True):  # type: ignore[index]
+            for label in self._labels(example):
                 if re.match(rf"{label.lower()}\b", text):
                     return label.lower()
             return text
@@ -166,17 +170,22 @@ class BBHTask(Task):
             answer = self.normalize(inner[-1] if inner else span, example)
             if answer and (kind != "mc" or len(answer) == 1):
                 return answer
-            texts.append(answer)
+            if not _LETTER_LIKE.match(answer):  # "(Z)" naming no option is no answer
+                texts.append(answer)
         # An MC answer naming no option letter ("Monsters, Inc") counts only without a "(X)".
         fallback = self._fallback(text, kind, example)
         return fallback if fallback is not None else next((t for t in texts if t), None)
+
+    def _labels(self, example: Example | None) -> list[str]:
+        """The label set of a label subtask, longest first ("invalid" before "valid")."""
+        return sorted(LABELS[self._subtask(example) or ""], key=len, reverse=True)
 
     def _fallback(self, text: str, kind: str, example: Example | None) -> str | None:
         if kind in ("mc", "generic"):
             options = parse_options(example.question) if example is not None else None
             return last_option_mention(text, options)
         if kind == "label":
-            labels = "|".join(sorted(LABELS[self._subtask(example)], key=len, reverse=True))  # type: ignore[index]
+            labels = "|".join(self._labels(example))
             found = re.findall(rf"\b({labels})\b", text, re.IGNORECASE)
             return found[-1].lower() if found else None
         if kind == "number":
@@ -203,7 +212,8 @@ def _read_subtask(path: Path, subtask: str) -> list[Example]:
     for index, row in enumerate(data["examples"]):
         for key in ("input", "target"):
             if not isinstance(row, dict) or not isinstance(row.get(key), str):
-                raise DataFormatError(str(path), None, f"examples[{index}]: missing or non-string {key!r}")
+                problem = f"examples[{index}]: missing or non-string {key!r}"
+                raise DataFormatError(str(path), None, problem)
         examples.append(
             Example(id=f"{subtask}-{index}", question=row["input"], gold=row["target"],
                     meta={"subtask": subtask})  # fmt: skip
@@ -251,7 +261,9 @@ def load_bbh(path: str | Path | None = None, subtasks: list[str] | None = None,
     if not root.exists():
         raise UserError(f"BBH data path {str(root)!r} does not exist")
     if root.is_file() and len(chosen) != 1:
-        raise UserError(f"BBH data path {str(root)!r} is a file; give a folder for several subtasks")
+        raise UserError(
+            f"BBH data path {str(root)!r} is a file; give a folder for several subtasks"
+        )
     groups, fewshot = [], {}
     for sub in chosen:
         file = root if root.is_file() else root / f"{sub}.json"

@@ -50,8 +50,10 @@ class GSM8KTask(Task):
         return None if value is None else format_number(value)
 
     def normalize(self, answer: str, example: Example | None = None) -> str:
-        """Canonical number string for ``answer`` (``"1,080"`` -> ``"1080"``, ``"10.00"`` -> ``"10"``);
-        an answer without a number falls back to normalized text."""
+        """Canonical number string: ``"1,080"`` -> ``"1080"``, ``"10.00"`` -> ``"10"``.
+
+        An answer without a number falls back to normalized text.
+        """
         value = parse_number(answer)
         return format_number(value) if value is not None else normalize_text(answer)
 

@@ -18,6 +18,7 @@ from agentforge.tasks.extraction import strip_latex
 _NUM = r"(?:(?<![\w)\]])-)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"
 _NUMBER = re.compile(_NUM)
 _FRAC = re.compile(r"\\frac\s*\{\s*(-?[\d.,]+)\s*\}\s*\{\s*(-?[\d.,]+)\s*\}")
+_MIXED = re.compile(r"(?<![\w.])(-?\d+)\s*\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 _SLASH = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 REL_TOL = 1e-6
@@ -37,12 +38,21 @@ def _divide(num: str, den: str) -> str:
     a, b = _to_float(num), _to_float(den)
     if a is None or not b:
         return f"{num}/{den}"
-    return repr(a / b)
+    return format(a / b, ".12f")
+
+
+def _mixed(whole: str, num: str, den: str) -> str:
+    """``2\\frac{1}{2}`` is the mixed number 2.5 (not 2 followed by 0.5)."""
+    if not int(den):
+        return f"{whole}\\frac{{{num}}}{{{den}}}"
+    part = int(num) / int(den)
+    return format(int(whole) - part if whole.startswith("-") else int(whole) + part, ".12f")
 
 
 def _prepare(span: str) -> str:
     """Strip LaTeX, unify minus signs, and evaluate ``\\frac{a}{b}`` with numeric a and b."""
     out = strip_latex(span).replace("\u2212", "-").replace("\u2013", "-")
+    out = _MIXED.sub(lambda m: _mixed(m.group(1), m.group(2), m.group(3)), out)
     return _FRAC.sub(lambda m: _divide(m.group(1), m.group(2)), out)
 
 

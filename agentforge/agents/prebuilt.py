@@ -1,0 +1,106 @@
+"""Prebuilt agents, each a function returning an ``AgentSpec`` (pure data).
+
+* ``cot``: one chain-of-thought call (Wei et al. 2022).
+* ``self-consistency``: k sampled chains, majority vote over extracted answers (Wang et al. 2022).
+* ``self-refine``: generate, feedback, refine until the feedback says STOP or ``max_iters``
+  refinements were made (Madaan et al. 2023). At most ``1 + 2 * max_iters`` calls.
+* ``debate``: ``agents`` answer independently, then for ``rounds`` rounds each reads the others'
+  latest answers and updates; majority vote at the end, one judge call breaks ties (Du et al.
+  2023). Calls within a round run concurrently; ``agents * (rounds + 1)`` calls (+1 on a tie).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from agentforge.agents.spec import END, AgentSpec, Condition, EdgeSpec, NodeSpec
+from agentforge.errors import UnknownNameError, UserError
+
+
+def cot() -> AgentSpec:
+    """Chain of thought: a single solver call."""
+    return AgentSpec(
+        name="cot", description="one chain-of-thought call",
+        nodes=[NodeSpec(id="solve", prompt="@solve", answer=True)],
+        edges=[EdgeSpec(source="solve", target=END)], entry="solve",
+    )
+
+
+def self_consistency(samples: int = 5, temperature: float = 0.7) -> AgentSpec:
+    """Self-consistency: ``samples`` chains at ``temperature``, majority vote (first-seen wins ties)."""
+    return AgentSpec(
+        name="self-consistency", description=f"{samples} sampled chains, majority vote",
+        nodes=[
+            NodeSpec(id="sample", prompt="@solve", samples=samples, temperature=temperature, answer=True),
+            NodeSpec(id="vote", kind="vote", source="sample", system=None, tiebreak="first"),
+        ],
+        edges=[EdgeSpec(source="sample", target="vote"), EdgeSpec(source="vote", target=END)],
+        entry="sample", metadata={"samples": samples, "temperature": temperature},
+    )
+
+
+def self_refine(max_iters: int = 3) -> AgentSpec:
+    """Self-Refine: generate -> feedback -> (STOP | refine -> feedback ...), at most ``max_iters`` refines."""
+    if max_iters < 1:
+        raise UserError(f"self-refine: max_iters must be >= 1, got {max_iters}")
+    return AgentSpec(
+        name="self-refine", description=f"generate, feedback, refine (max {max_iters})",
+        nodes=[
+            NodeSpec(id="generate", prompt="@solve", answer=True),
+            NodeSpec(id="feedback", role="critic", prompt="@feedback"),
+            NodeSpec(id="refine", prompt="@refine", answer=True),
+        ],
+        edges=[
+            EdgeSpec(source="generate", target="feedback"),
+            EdgeSpec(source="feedback", target=END, when=[Condition(kind="contains", node="feedback", value="STOP")]),
+            EdgeSpec(source="feedback", target="refine"),
+            EdgeSpec(source="refine", target=END,
+                     when=[Condition(kind="visits_at_least", node="refine", value=max_iters)]),
+            EdgeSpec(source="refine", target="feedback"),
+        ],
+        entry="generate", max_steps=2 * max_iters + 4, metadata={"max_iters": max_iters},
+    )
+
+
+def debate(agents: int = 3, rounds: int = 2, temperature: float = 0.7) -> AgentSpec:
+    """Multi-agent debate: ``agents`` debaters, ``rounds`` update rounds, majority vote + judge tie-break."""
+    if agents < 2 or rounds < 0:
+        raise UserError(f"debate: need agents >= 2 and rounds >= 0, got agents={agents}, rounds={rounds}")
+    nodes = [NodeSpec(id="round0", role="debater", prompt="@solve", samples=agents, temperature=temperature, answer=True)]
+    for r in range(1, rounds + 1):
+        nodes.append(NodeSpec(id=f"round{r}", role="debater", prompt="@debate", samples=agents,
+                              temperature=temperature, answer=True, peers_from=f"round{r - 1}"))
+    nodes.append(NodeSpec(id="vote", kind="vote", role="judge", source=f"round{rounds}", prompt="@tiebreak",
+                          tiebreak="judge", temperature=0.0))
+    edges = [EdgeSpec(source=f"round{r}", target=f"round{r + 1}") for r in range(rounds)]
+    edges += [EdgeSpec(source=f"round{rounds}", target="vote"), EdgeSpec(source="vote", target=END)]
+    return AgentSpec(name="debate", description=f"{agents} agents, {rounds} rounds, majority vote",
+                     nodes=nodes, edges=edges, entry="round0",
+                     metadata={"agents": agents, "rounds": rounds, "temperature": temperature})
+
+
+AGENTS: dict[str, Callable[..., AgentSpec]] = {
+    "cot": cot,
+    "self-consistency": self_consistency,
+    "self-refine": self_refine,
+    "debate": debate,
+}
+
+
+def register_agent(name: str, builder: Callable[..., AgentSpec]) -> None:
+    """Add a prebuilt agent (a function of keyword options returning an AgentSpec)."""
+    AGENTS[name] = builder
+
+
+def build_agent_spec(name: str, **options) -> AgentSpec:
+    """The spec of prebuilt agent ``name``; options a builder does not take are ignored.
+
+    Raises:
+        UnknownNameError: ``name`` is not a prebuilt agent (the message lists them).
+    """
+    if name not in AGENTS:
+        raise UnknownNameError("agent", name, AGENTS)
+    builder = AGENTS[name]
+    accepted = inspect.signature(builder).parameters
+    return builder(**{k: v for k, v in options.items() if k in accepted and v is not None})

@@ -1,0 +1,116 @@
+"""``agentforge run`` (the main job), ``agentforge solve`` and ``agentforge agents``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from agentforge.agents import AGENTS, Agent
+from agentforge.cli.app import app, console, handle_errors
+from agentforge.cli.common import resolve_model, resolve_spec
+from agentforge.llm import LLM
+from agentforge.runner import Runner
+from agentforge.tasks import load_task
+
+agents_app = typer.Typer(help="Inspect the prebuilt agents.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+AGENT_HELP = f"prebuilt agent: {', '.join(AGENTS)}"
+
+
+def _llm(model: str, seed: int | None, temperature: float, max_tokens: int, no_cache: bool) -> LLM:
+    return LLM(model=model, seed=seed, temperature=temperature, max_tokens=max_tokens, cache=not no_cache)
+
+
+@app.command()
+@handle_errors
+def run(
+    task: str = typer.Option("gsm8k", help="task name (gsm8k, bbh, bbh/<subtask>)"),
+    agent: str = typer.Option("cot", help=AGENT_HELP),
+    agent_spec: Path = typer.Option(None, "--agent-spec", help="run an AgentSpec JSON file instead"),
+    limit: int = typer.Option(None, help="run the first N examples (after --offset)"),
+    offset: int = typer.Option(0, help="skip the first N examples"),
+    model: str = typer.Option(None, help="litellm model id or local/<name>; default $AGENTFORGE_MODEL or the embedded default"),
+    data: Path = typer.Option(None, help="data file/folder instead of the bundled copy"),
+    concurrency: int = typer.Option(1, help="examples in flight"),
+    out: Path = typer.Option(None, help="output folder (default runs/<task>-<agent>)"),
+    seed: int = typer.Option(0, help="sampling seed"),
+    agents: int = typer.Option(3, help="debate: number of agents"),
+    rounds: int = typer.Option(2, help="debate: rounds after the first answers"),
+    samples: int = typer.Option(5, help="self-consistency: samples"),
+    max_iters: int = typer.Option(3, "--max-iters", help="self-refine: max refinements"),
+    temperature: float = typer.Option(0.0, help="base temperature (sampling agents use their own)"),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="completion token cap per call"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not use the completion cache"),
+    pull: bool = typer.Option(True, help="pull a missing local model automatically"),
+) -> None:
+    """Run an agent over a task, writing results.jsonl and summary.json to --out (resumable)."""
+    the_task = load_task(task, data=data, limit=limit, offset=offset)
+    spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
+                                             "max_iters": max_iters})
+    model_id = resolve_model(model, pull=pull)
+    out = out or Path("runs") / f"{task.replace('/', '_')}-{spec.name}"
+    runner = Runner(the_task, spec, _llm(model_id, seed, temperature, max_tokens, no_cache), out, concurrency)
+    stats = {"correct": 0, "seen": 0}
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(f"{spec.name} on {the_task.name}", total=len(the_task.examples), acc="-")
+
+        def on_result(row, done, total) -> None:
+            stats["seen"] += 1
+            stats["correct"] += int(bool(row.get("correct")))
+            progress.update(bar, completed=stats["seen"], acc=f"{stats['correct'] / stats['seen']:.3f}")
+
+        runner.on_result = on_result
+        summary = asyncio.run(runner.arun())
+    console.print(
+        f"{summary['task']} | {summary['agent']} | {summary['model']} | n={summary['n']} "
+        f"accuracy={summary['accuracy']:.3f} errors={summary['errors']} calls={summary['llm_calls']} "
+        f"tokens={summary['prompt_tokens']}+{summary['completion_tokens']} cost=${summary['cost_usd']:.4f} "
+        f"wall={summary['wall_s']:.1f}s -> {out}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def solve(
+    question: str = typer.Argument(..., help="the question"),
+    agent: str = typer.Option("cot", help=AGENT_HELP),
+    agent_spec: Path = typer.Option(None, "--agent-spec", help="an AgentSpec JSON file instead"),
+    task: str = typer.Option("gsm8k", help="task whose answer format to use"),
+    model: str = typer.Option(None, help="model id (default: embedded default)"),
+    agents: int = typer.Option(3), rounds: int = typer.Option(2), samples: int = typer.Option(5),
+    max_iters: int = typer.Option(3, "--max-iters"),
+    seed: int = typer.Option(0), max_tokens: int = typer.Option(512, "--max-tokens"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+) -> None:
+    """Answer one question and print a readable trace of every model call."""
+    fmt = load_task(task, limit=0)
+    spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
+                                             "max_iters": max_iters})
+    llm = _llm(resolve_model(model), seed, 0.0, max_tokens, no_cache)
+    with console.status(f"{spec.name} is thinking..."):
+        result = Agent(spec, llm, fmt).run(question)
+    console.print(result.trace(), highlight=False, markup=False)
+    console.print(f"[bold]answer:[/] {result.answer}  ({result.usage.calls} calls, "
+                  f"{result.usage.total_tokens} tokens, {result.wall_s:.1f}s)", highlight=False)
+
+
+@agents_app.command("list")
+@handle_errors
+def agents_list() -> None:
+    """List the prebuilt agents."""
+    for name, builder in AGENTS.items():
+        console.print(f"{name:18} {(builder.__doc__ or '').strip().splitlines()[0]}", highlight=False)
+
+
+@agents_app.command("show")
+@handle_errors
+def agents_show(name: str, agents: int = typer.Option(3), rounds: int = typer.Option(2),
+                samples: int = typer.Option(5), max_iters: int = typer.Option(3, "--max-iters")) -> None:
+    """Print a prebuilt agent's AgentSpec as JSON (edit it and run it with --agent-spec)."""
+    spec = resolve_spec(name, None, {"agents": agents, "rounds": rounds, "samples": samples, "max_iters": max_iters})
+    console.print_json(spec.to_json())

@@ -1,0 +1,179 @@
+"""The main job: run an agent over a task's examples, stream results to disk, summarize.
+
+``DIR/results.jsonl`` gets one line per finished example (id, question, gold, prediction,
+correct, trajectory, usage, error, wall_s), flushed and fsync'd as each example finishes, so
+Ctrl-C or a crash loses no finished example. Rerunning with the same ``out`` resumes: finished
+examples are skipped, examples that ended in an error are run again, and a torn last line from
+a crash is dropped. ``DIR/run.json`` records what the folder holds (task, agent spec hash,
+model); resuming with a different one is refused. ``DIR/summary.json`` is rewritten at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agentforge.agents import Agent, AgentSpec
+from agentforge.errors import UserError
+from agentforge.llm import LLM
+from agentforge.llm.types import Usage
+from agentforge.tasks import Example, Task
+
+SUMMARY_KEYS = ("task", "agent", "model", "n", "correct", "accuracy", "errors", "llm_calls", "prompt_tokens",
+                "completion_tokens", "cost_usd", "wall_s")
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Read ``results.jsonl``, dropping a torn (unparsable) last line left by a crash.
+
+    Raises:
+        UserError: an unparsable line that is not the last one (the file was edited or corrupted);
+            the message names the line. Nothing is rewritten in that case.
+    """
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows: list[dict[str, Any]] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines):
+                break
+            raise UserError(f"{path}:{i}: corrupt result line (not the last line; fix or remove the file)") from None
+    return rows
+
+
+def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def summarize(rows: list[dict[str, Any]], meta: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    """The summary dict (keys ``SUMMARY_KEYS`` plus ``agent_spec_hash``) over result rows."""
+    usage = Usage.total([Usage.model_validate(r.get("usage") or {}) for r in rows])
+    correct = sum(bool(r.get("correct")) for r in rows)
+    n = len(rows)
+    return {
+        "task": meta["task"], "agent": meta["agent"], "model": meta["model"], "n": n, "correct": correct,
+        "accuracy": round(correct / n, 4) if n else 0.0, "errors": sum(1 for r in rows if r.get("error")),
+        "llm_calls": usage.calls, "cached_calls": usage.cached_calls, "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens, "cost_usd": round(usage.cost_usd, 6),
+        "wall_s": round(wall_s, 2), "agent_spec_hash": meta.get("agent_spec_hash"),
+    }
+
+
+class Runner:
+    """Runs ``spec`` with ``llm`` over ``task`` into ``out`` (see the module docstring).
+
+    Args:
+        task: the task (already limited to the examples to run).
+        spec: the agent.
+        llm: the model configuration.
+        out: the output folder (created).
+        concurrency: examples in flight at once (default 1). Calls to one local model are
+            serialized anyway; with a remote provider this is the main speed knob.
+        memory: optional memory module passed to the agent.
+        on_result: callback ``(row, done, total)`` after each example (the CLI's progress bar).
+    """
+
+    def __init__(self, task: Task, spec: AgentSpec, llm: LLM, out: str | Path, concurrency: int = 1,
+                 memory: Any = None, on_result: Callable[[dict[str, Any], int, int], None] | None = None):
+        if concurrency < 1:
+            raise UserError(f"concurrency must be >= 1, got {concurrency}")
+        self.task, self.spec, self.llm = task, spec, llm
+        self.out = Path(out)
+        self.concurrency = concurrency
+        self.agent = Agent(spec, llm, task, memory=memory)
+        self.on_result = on_result
+        self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
+
+    @property
+    def results_path(self) -> Path:
+        return self.out / "results.jsonl"
+
+    def _prepare(self) -> list[dict[str, Any]]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        run_json = self.out / "run.json"
+        if run_json.exists():
+            prev = json.loads(run_json.read_text())
+            for key in ("task", "agent_spec_hash", "model"):
+                if prev.get(key) != self.meta[key]:
+                    raise UserError(f"{self.out} holds a run with {key}={prev.get(key)!r}, not {self.meta[key]!r}; "
+                                    "use another --out to start a new run")
+        else:
+            run_json.write_text(json.dumps({**self.meta, "spec": self.spec.model_dump(mode="json")}, indent=2))
+        rows = read_results(self.results_path)
+        kept = [r for r in rows if not r.get("error")]
+        if len(kept) != len(rows) or self.results_path.exists():
+            _rewrite(self.results_path, kept)  # drops torn lines and errored examples (rerun below)
+        return kept
+
+    async def _one(self, ex: Example) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        row: dict[str, Any] = {"id": ex.id, "question": ex.question, "gold": ex.gold}
+        try:
+            res = await self.agent.arun(ex.question, ex)
+            row.update(prediction=res.answer, correct=bool(self.task.score(res.answer, ex)),
+                       trajectory=[c.model_dump() for c in res.trajectory], usage=res.usage.model_dump(),
+                       votes=res.votes, error=None)
+        except Exception as exc:  # recorded per example; the run goes on
+            row.update(prediction=None, correct=False, trajectory=[], usage=Usage().model_dump(),
+                       error=f"{type(exc).__name__}: {exc}")
+        row["wall_s"] = round(time.perf_counter() - t0, 3)
+        return row
+
+    async def arun(self) -> dict[str, Any]:
+        """Run the remaining examples; returns the summary (also written to ``summary.json``)."""
+        t0 = time.perf_counter()
+        done_rows = self._prepare()
+        prev_wall = 0.0
+        if (self.out / "summary.json").exists() and done_rows:
+            prev_wall = float(json.loads((self.out / "summary.json").read_text()).get("wall_s", 0.0))
+        done_ids = {r["id"] for r in done_rows}
+        todo = [ex for ex in self.task.examples if ex.id not in done_ids]
+        total, rows = len(self.task.examples), list(done_rows)
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def guarded(ex: Example) -> dict[str, Any]:
+            async with sem:
+                return await self._one(ex)
+
+        if self.on_result:
+            for r in done_rows:
+                self.on_result(r, 0, total)
+        with self.results_path.open("a", encoding="utf-8") as f:
+            pending = [asyncio.ensure_future(guarded(ex)) for ex in todo]
+            try:
+                for fut in asyncio.as_completed(pending):
+                    row = await fut
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                    rows.append(row)
+                    if self.on_result:
+                        self.on_result(row, len(rows), total)
+            finally:
+                for p in pending:
+                    p.cancel()
+        order = {ex.id: i for i, ex in enumerate(self.task.examples)}
+        rows = [r for r in rows if r["id"] in order]
+        summary = summarize(rows, self.meta, prev_wall + time.perf_counter() - t0)
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    def run(self) -> dict[str, Any]:
+        """Synchronous ``arun``."""
+        return asyncio.run(self.arun())

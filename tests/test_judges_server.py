@@ -1,0 +1,207 @@
+"""The judge server (started for real on a loopback port) and its client, HTTPJudge."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+from agentforge.errors import MalformedOutputError, ModelCallError, UserError  # noqa: E402
+from agentforge.judges import BackgroundServer, HTTPJudge, Judge, VerifierJudge  # noqa: E402
+from agentforge.judges.http import qwen_prm_prompt  # noqa: E402
+from agentforge.judges.testing import random_items  # noqa: E402
+
+
+class Recording(Judge):
+    """Wraps a judge; records the size of every score_batch call and slows each one down so
+    that concurrent requests pile up (as they do behind a busy GPU)."""
+
+    def __init__(self, inner: Judge, delay: float = 0.05):
+        self.inner, self.delay, self.calls = inner, delay, []
+        self._lock = threading.Lock()
+
+    def score_batch(self, items):
+        with self._lock:
+            self.calls.append(len(items))
+        time.sleep(self.delay)
+        if any(q == "bad" for q, _ in items):
+            raise UserError("question 'bad' is not allowed")
+        return self.inner.score_batch(items)
+
+
+@pytest.fixture(scope="module")
+def prm(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from agentforge.judges import PRMJudge
+    from agentforge.judges.testing import make_tiny_prm
+
+    return PRMJudge(make_tiny_prm(tmp_path_factory.mktemp("qwen"), "qwen-prm"), device="cpu")
+
+
+def test_concurrent_clients_are_merged_and_match_in_process(prm):
+    judge = Recording(prm)
+    items = random_items(32, seed=11)
+    expected = prm.score_batch(items)
+    per_client = [items[c::8] for c in range(8)]  # 8 clients, 4 requests of one item each
+    results: dict[int, list] = {}
+    barrier = threading.Barrier(8)
+    with BackgroundServer(judge, max_batch_wait_ms=20) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+
+        def client(c):
+            with HTTPJudge(server.url) as remote:
+                barrier.wait()
+                results[c] = [remote.score(q, s) for q, s in per_client[c]]
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert server.batcher.requests == 32
+    for c in range(8):
+        for got, want in zip(results[c], expected[c::8]):
+            assert got == pytest.approx(want, abs=1e-4)
+    assert sum(judge.calls) == 32
+    assert len(judge.calls) < 32 and max(judge.calls) > 1  # requests were merged
+
+
+def test_async_clients_and_nan_round_trip():
+    verifier = Recording(VerifierJudge(lambda q, text: text.endswith("4")), delay=0.02)
+    with BackgroundServer(verifier, max_batch_wait_ms=20) as server:
+        remote = HTTPJudge(server.url + "/score")  # a full /score URL works too
+
+        async def many():
+            return await asyncio.gather(*[remote.ascore_batch([("q", ["a", f"b {i}"]), ("q", [])])
+                                          for i in range(8)])
+
+        out = asyncio.run(many())
+        for i, (first, empty) in enumerate(out):
+            assert math.isnan(first[0]) and first[1] == (1.0 if i == 4 else 0.0)
+            assert empty == []
+        assert len(verifier.calls) < 8
+        assert remote.score_solution("q", "x\n\n= 4") == 1.0
+
+
+def test_one_bad_request_does_not_fail_the_others():
+    judge = Recording(VerifierJudge(lambda q, t: True), delay=0.05)
+    with BackgroundServer(judge, max_batch_wait_ms=50) as server:
+        remote = HTTPJudge(server.url)
+
+        async def both():
+            return await asyncio.gather(remote.ascore("bad", ["x"]), remote.ascore("good", ["x"]),
+                                        return_exceptions=True)
+
+        bad, good = asyncio.run(both())
+        assert isinstance(bad, UserError) and "400" in str(bad) and "not allowed" in str(bad)
+        assert good == [1.0]
+
+
+def test_token_auth():
+    with BackgroundServer(VerifierJudge(lambda q, t: True), token="s3cret") as server:
+        assert HTTPJudge(server.url, token="s3cret").score("q", ["a"]) == [1.0]
+        with pytest.raises(UserError, match="401.*token"):
+            HTTPJudge(server.url).score("q", ["a"])
+        with pytest.raises(UserError, match="401"):
+            HTTPJudge(server.url, token="wrong").score("q", ["a"])
+        r = httpx.post(server.url + "/score", json={"items": []})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert httpx.get(server.url + "/health").json() == {"status": "ok"}
+
+
+def test_size_limit_and_bad_body():
+    with BackgroundServer(VerifierJudge(lambda q, t: True), max_request_bytes=2000) as server:
+        assert HTTPJudge(server.url).score("q", ["short"]) == [1.0]
+        with pytest.raises(UserError, match="413.*2000 bytes"):
+            HTTPJudge(server.url).score("q", ["x" * 5000])
+
+        def chunked():  # no Content-Length: the limit is enforced while reading
+            yield b'{"items": [{"question": "q", "steps": ["'
+            for _ in range(10):
+                yield b"x" * 500
+            yield b'"]}]}'
+
+        r = httpx.post(server.url + "/score", content=chunked())
+        assert r.status_code == 413 and "max-request-bytes" in r.json()["detail"]
+        r = httpx.post(server.url + "/score", json={"items": [{"question": "q"}]})
+        assert r.status_code == 422
+
+
+def test_unreachable_server():
+    with BackgroundServer(VerifierJudge(lambda q, t: True)) as server:
+        url = server.url
+    with pytest.raises(ModelCallError, match="unreachable"):
+        HTTPJudge(url, timeout=2).score("q", ["a"])
+
+
+# -- vLLM pooling protocol --------------------------------------------------------------------
+def fake_vllm(rows_per_prompt=None):
+    """A stand-in for vLLM's /pooling: one [p_wrong, p_right] row per <extra_0> in each prompt."""
+    from fastapi import FastAPI
+
+    app, seen = FastAPI(), []
+
+    @app.post("/pooling")
+    async def pooling(body: dict):
+        seen.append(body)
+        data = []
+        for i, prompt in enumerate(body["input"]):
+            n = prompt.count("<extra_0>") if rows_per_prompt is None else rows_per_prompt
+            data.append({"index": i, "object": "pooling", "data": [[0.25, 0.75 - k / 10] for k in range(n)]})
+        return {"object": "list", "model": body.get("model"), "data": data[::-1]}  # any order
+
+    return app, seen
+
+
+def test_vllm_protocol(prm):
+    import uvicorn  # noqa: F401
+
+    app, seen = fake_vllm()
+    with _serve_app(app) as url:
+        remote = HTTPJudge(url, protocol="vllm", model="Qwen/Qwen2.5-Math-PRM-7B", max_items_per_request=2)
+        out = remote.score_batch([("q1", ["a", "b"]), ("q2", ["c"]), ("q3", []), ("q4", ["d", "e", "f"])])
+        assert out == [pytest.approx([0.75, 0.65]), [0.75], [], pytest.approx([0.75, 0.65, 0.55])]
+        assert len(seen) == 2 and seen[0]["model"] == "Qwen/Qwen2.5-Math-PRM-7B"
+        assert seen[0]["input"][0] == qwen_prm_prompt("q1", ["a", "b"])
+    # the client-side prompt is exactly what the model's chat template renders
+    messages = [{"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."},
+                {"role": "user", "content": "q1"}, {"role": "assistant", "content": "a<extra_0>b<extra_0>"}]
+    assert prm.tokenizer.apply_chat_template(messages, tokenize=False) == qwen_prm_prompt("q1", ["a", "b"])
+    app, _ = fake_vllm(rows_per_prompt=40)  # token-level pooling: one row per token
+    with _serve_app(app) as url:
+        with pytest.raises(MalformedOutputError, match="STEP pooling"):
+            HTTPJudge(url, protocol="vllm").score("q", ["a", "b"])
+    with pytest.raises(UserError, match="protocol"):
+        HTTPJudge(url, protocol="grpc")
+
+
+class _serve_app:
+    """Run any ASGI app on a free loopback port (for the fake vLLM)."""
+
+    def __init__(self, app):
+        import socket
+
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
