@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentforge.llm.providers import SyncProvider, fill_response, register_provider
+from agentforge.llm.providers import SyncProvider, as_litellm_error, fill_response, register_provider
 
 PROVIDER = "fake"
 
@@ -120,19 +120,25 @@ class _FakeProvider(SyncProvider):
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                    encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         fm, info = self._prepare(model, messages, dict(optional_params or {}))
-        out = fm.fn(messages, info)
-        if inspect.isawaitable(out):
-            import asyncio
+        try:
+            out = fm.fn(messages, info)
+            if inspect.isawaitable(out):
+                import asyncio
 
-            out = asyncio.run(_await(out))
+                out = asyncio.run(_await(out))
+        except Exception as exc:
+            raise as_litellm_error(exc, model, PROVIDER) from exc
         return self._finish(model_response, model, messages, out)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         fm, info = self._prepare(model, messages, dict(optional_params or {}))
-        out = fm.fn(messages, info)
-        if inspect.isawaitable(out):
-            out = await out
+        try:
+            out = fm.fn(messages, info)
+            if inspect.isawaitable(out):
+                out = await out
+        except Exception as exc:
+            raise as_litellm_error(exc, model, PROVIDER) from exc
         return self._finish(model_response, model, messages, out)
 
 

@@ -52,6 +52,19 @@ def fill_response(
     return model_response
 
 
+def as_litellm_error(exc: BaseException, model: str, provider: str) -> BaseException:
+    """Map an exception raised inside an in-process provider for litellm.
+
+    litellm exceptions pass through (a fake model raises ``litellm.Timeout`` to simulate a
+    transient failure). Anything else (a missing GGUF, a bug in a scripted model, a llama.cpp
+    error) becomes ``litellm.BadRequestError``, which the client does not retry: litellm would
+    otherwise report it as a retryable connection error.
+    """
+    if isinstance(exc, litellm.exceptions.APIError) or type(exc).__module__.startswith("litellm"):
+        return exc
+    return litellm.BadRequestError(f"{type(exc).__name__}: {exc}", model=model, llm_provider=provider)
+
+
 class SyncProvider(CustomLLM):
     """A CustomLLM whose work is a blocking ``generate``; ``acompletion`` runs it in a thread.
 
@@ -64,10 +77,16 @@ class SyncProvider(CustomLLM):
 
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                    encoding, api_key, logging_obj, optional_params, *args, **kwargs):
-        text, pt, ct = self.generate(model, messages, dict(optional_params or {}))
+        try:
+            text, pt, ct = self.generate(model, messages, dict(optional_params or {}))
+        except Exception as exc:
+            raise as_litellm_error(exc, model, type(self).__name__) from exc
         return fill_response(model_response, model, text, pt, ct)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
-        text, pt, ct = await asyncio.to_thread(self.generate, model, messages, dict(optional_params or {}))
+        try:
+            text, pt, ct = await asyncio.to_thread(self.generate, model, messages, dict(optional_params or {}))
+        except Exception as exc:
+            raise as_litellm_error(exc, model, type(self).__name__) from exc
         return fill_response(model_response, model, text, pt, ct)

@@ -1,0 +1,5 @@
+"""``python -m agentforge`` runs the CLI."""
+
+from agentforge.cli import main
+
+main()

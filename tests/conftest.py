@@ -1,0 +1,38 @@
+"""Shared fixtures: unit tests may only call scripted fake models (pydantic-ai style guard)."""
+
+from __future__ import annotations
+
+import pytest
+
+import agentforge.llm.client as client
+
+
+@pytest.fixture(autouse=True)
+def _forbid_real_models(request):
+    """Forbid real model calls except in tests marked ``integration``."""
+    allowed = request.node.get_closest_marker("integration") is not None
+    old = client.ALLOW_MODEL_REQUESTS
+    client.ALLOW_MODEL_REQUESTS = allowed
+    yield
+    client.ALLOW_MODEL_REQUESTS = old
+
+
+class AnswerTask:
+    """A minimal answer format for agent tests: answers are 'Answer: X' lines."""
+
+    name = "toy"
+    instructions = "Finish with 'Answer: <x>'."
+
+    def extract(self, text, example=None):
+        import re
+
+        m = re.findall(r"Answer:\s*(\S+)", text)
+        return m[-1].strip(".") if m else None
+
+    def normalize(self, answer, example=None):
+        return answer.strip()
+
+
+@pytest.fixture
+def toy_task():
+    return AnswerTask()

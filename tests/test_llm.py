@@ -1,0 +1,120 @@
+"""The model layer on the scripted fake model: usage, cache, retries, concurrency, guard."""
+
+from __future__ import annotations
+
+import asyncio
+
+import litellm
+import pytest
+
+from agentforge.errors import ModelCallError, ModelRequestsForbiddenError, UserError
+from agentforge.llm import LLM, FunctionModel
+
+MSGS = [{"role": "user", "content": "what is two plus two"}]
+
+
+def test_function_model_returns_text_and_usage(tmp_path):
+    fm = FunctionModel(lambda m, i: "four is the answer")
+    comp = LLM(model=fm, cache_dir=str(tmp_path)).complete(MSGS)
+    assert comp.text == "four is the answer"
+    assert comp.usage.calls == 1
+    assert comp.usage.prompt_tokens == 5 and comp.usage.completion_tokens == 4
+    assert comp.usage.cost_usd == 0.0 and not comp.cached
+    assert fm.calls[0][0] == MSGS
+
+
+def test_plain_callable_is_accepted_as_model():
+    llm = LLM(model=lambda m, i: "ok", cache=False)
+    assert llm.model.startswith("fake/")
+    assert llm.complete(MSGS).text == "ok"
+
+
+def test_cache_hit_is_identical_and_free_and_sample_index_is_part_of_key(tmp_path):
+    fm = FunctionModel(lambda m, i: f"sample {i.sample_index} call {i.call_number}")
+    llm = LLM(model=fm, cache_dir=str(tmp_path), temperature=0.7)
+    a0 = llm.complete(MSGS, sample_index=0)
+    a1 = llm.complete(MSGS, sample_index=1)
+    assert a0.text != a1.text
+    again = llm.complete(MSGS, sample_index=0)
+    assert again.text == a0.text and again.cached and again.usage.cached_calls == 1
+    assert len(fm.calls) == 2  # the rerun never reached the model
+    # a different sampling parameter is a different key
+    llm.with_options(temperature=0.2).complete(MSGS, sample_index=0)
+    assert len(fm.calls) == 3
+
+
+def test_retries_on_timeout_then_succeeds():
+    attempts = []
+
+    def flaky(m, i):
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise litellm.Timeout("slow", model="fake", llm_provider="fake")
+        return "done"
+
+    comp = LLM(model=flaky, cache=False, backoff_s=0.0, retries=3).complete(MSGS)
+    assert comp.text == "done" and len(attempts) == 3
+
+
+def test_gives_up_after_retries_with_model_call_error():
+    calls = []
+
+    def always_timeout(m, i):
+        calls.append(1)
+        raise litellm.RateLimitError("busy", model="fake", llm_provider="fake")
+
+    with pytest.raises(ModelCallError, match="after 3 attempt"):
+        LLM(model=always_timeout, cache=False, backoff_s=0.0, retries=2).complete(MSGS)
+    assert len(calls) == 3
+
+
+def test_non_retryable_error_is_not_retried():
+    calls = []
+
+    def broken(m, i):
+        calls.append(1)
+        raise ValueError("bad prompt")
+
+    with pytest.raises(ModelCallError, match="bad prompt"):
+        LLM(model=broken, cache=False, backoff_s=0.0).complete(MSGS)
+    assert len(calls) == 1
+
+
+def test_concurrency_limit_is_respected():
+    in_flight, peak = 0, 0
+
+    async def slow(m, i):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return "x"
+
+    llm = LLM(model=slow, cache=False, max_concurrency=3)
+
+    async def go():
+        await asyncio.gather(*[llm.acomplete(MSGS, sample_index=i) for i in range(10)])
+
+    asyncio.run(go())
+    assert peak == 3
+
+
+def test_guard_forbids_real_models_in_unit_tests():
+    with pytest.raises(ModelRequestsForbiddenError):
+        LLM(model="local/qwen2.5-coder-0.5b-instruct").complete(MSGS)
+
+
+def test_unknown_sampling_option_is_a_user_error():
+    with pytest.raises(UserError, match="unknown sampling option"):
+        LLM(model=lambda m, i: "x", cache=False).complete(MSGS, temprature=0.1)
+
+
+def test_sync_call_inside_event_loop_is_refused():
+    llm = LLM(model=lambda m, i: "x", cache=False)
+
+    async def go():
+        llm.complete(MSGS)
+
+    with pytest.raises(UserError, match="acomplete"):
+        asyncio.run(go())
