@@ -78,6 +78,7 @@ def test_judge_defaults_batch_async_and_solution():
     assert asyncio.run(j.ascore("q", ["abcde"])) == [0.5]
     assert asyncio.run(j.ascore_batch([("q", ["ab"])])) == [[0.2]]
     assert j.score_solution("q", "abcde\n\nabc", how="min") == pytest.approx(0.3)
+    assert asyncio.run(j.ascore_solution("q", "abcde\n\nabc", how="mean")) == pytest.approx(0.4)
     with pytest.raises(UserError, match="empty"):
         j.score_solution("q", "  ")
 

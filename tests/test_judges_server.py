@@ -171,7 +171,8 @@ def test_vllm_protocol(prm):
         assert len(seen) == 2 and seen[0]["model"] == "Qwen/Qwen2.5-Math-PRM-7B"
         assert seen[0]["input"][0] == qwen_prm_prompt("q1", ["a", "b"])
     # the client-side prompt is exactly what the model's chat template renders
-    messages = [{"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."},
+    system = "Please reason step by step, and put your final answer within \\boxed{}."
+    messages = [{"role": "system", "content": system},
                 {"role": "user", "content": "q1"}, {"role": "assistant", "content": "a<extra_0>b<extra_0>"}]
     assert prm.tokenizer.apply_chat_template(messages, tokenize=False) == qwen_prm_prompt("q1", ["a", "b"])
     app, _ = fake_vllm(rows_per_prompt=40)  # token-level pooling: one row per token

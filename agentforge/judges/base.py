@@ -125,3 +125,12 @@ class Judge(ABC):
         if not steps:
             raise UserError("cannot score an empty solution (no steps in text)")
         return aggregate(self.score(question, steps), how)
+
+    async def ascore_solution(
+        self, question: str, text: str, how: Aggregation = "last", split: SplitMode = "auto"
+    ) -> float:
+        """Async ``score_solution`` (same arguments, same errors)."""
+        steps = split_steps(text, split)
+        if not steps:
+            raise UserError("cannot score an empty solution (no steps in text)")
+        return aggregate(await self.ascore(question, steps), how)

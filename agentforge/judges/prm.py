@@ -266,9 +266,9 @@ class PRMJudge(Judge):
             decoder, head = self._fast_head
             out = self._call(decoder, kw)
             hidden = (out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0])[rows, cols]
-            logits = hidden @ head.weight[cand].T
+            logits = hidden.float() @ head.weight[cand].float().T  # fp32: only 2 columns
             if head.bias is not None:
-                logits = logits + head.bias[cand]
+                logits = logits + head.bias[cand].float()
         else:
             out = self._call(self.model, kw)
             logits = (out.logits if hasattr(out, "logits") else out[0])[rows, cols][:, cand]
