@@ -85,7 +85,8 @@ class Runner:
         out: the output folder (created).
         concurrency: examples in flight at once (default 1). Calls to one local model are
             serialized anyway; with a remote provider this is the main speed knob.
-        memory: optional memory module passed to the agent.
+        memory: optional memory module passed to the agent (e.g. ``MemoryLearner``); when it has
+            ``aafter_episode`` it learns from each finished example before its line is written.
         on_result: callback ``(row, done, total)`` after each example (the CLI's progress bar).
     """
 
@@ -126,9 +127,15 @@ class Runner:
         row: dict[str, Any] = {"id": ex.id, "question": ex.question, "gold": ex.gold}
         try:
             res = await self.agent.arun(ex.question, ex)
-            row.update(prediction=res.answer, correct=bool(self.task.score(res.answer, ex)),
+            correct = bool(self.task.score(res.answer, ex))
+            row.update(prediction=res.answer, correct=correct,
                        trajectory=[c.model_dump() for c in res.trajectory], usage=res.usage.model_dump(),
                        votes=res.votes, error=None)
+            if "trials" in res.metadata:
+                row["trials"] = res.metadata["trials"]
+            learn = getattr(self.agent.memory, "aafter_episode", None)
+            if learn is not None:  # memory writes happen before the row is written (ids are idempotent)
+                row["memory_ids"] = await learn(ex.question, ex, res, correct)
         except Exception as exc:  # recorded per example; the run goes on
             row.update(prediction=None, correct=False, trajectory=[], usage=Usage().model_dump(),
                        error=f"{type(exc).__name__}: {exc}")

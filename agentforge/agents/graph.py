@@ -51,6 +51,13 @@ class RunState(TypedDict, total=False):
     example: Any
 
 
+def usage_of(calls: list[LLMCall]) -> Usage:
+    """Usage totals over trajectory steps."""
+    return Usage.total([Usage(calls=1, cached_calls=int(c.cached), prompt_tokens=c.prompt_tokens,
+                              completion_tokens=c.completion_tokens, latency_s=c.latency_s, cost_usd=c.cost_usd)
+                        for c in calls])
+
+
 def majority(answers: list[str | None]) -> tuple[list[str], dict[str, int]]:
     """Majority vote: (the answers tied for most votes in first-seen order, vote counts).
 
@@ -71,7 +78,8 @@ class Agent:
         spec: the validated AgentSpec.
         llm: the model configuration every node uses (nodes may override temperature/max_tokens).
         task: answer instructions, extraction and normalization (a ``agentforge.tasks.Task``).
-        memory: optional memory context provider with ``retrieve(question) -> str`` (issue: memory).
+        memory: optional memory module with ``retrieve(question, example) -> str`` (e.g. a
+            ``agentforge.memory.MemoryLearner``); its text reaches templates as ``{{ memory }}``.
 
     ``await agent.arun(question)`` returns an ``AgentResult``. Model failures propagate as
     ``ModelCallError``; a template referring to an unknown variable raises ``jinja2.UndefinedError``.
@@ -208,9 +216,17 @@ class Agent:
 
     # ---- run ---------------------------------------------------------------------------------
     async def arun(self, question: str, example: Any = None) -> AgentResult:
-        """Run the agent on one question; see the class docstring for errors."""
+        """Run the agent on one question (with ``spec.trials > 1``, Reflexion-style retries)."""
+        if self.spec.trials > 1:
+            from agentforge.agents.reflexion import run_trials
+
+            return await run_trials(self, question, example)
+        memory_text = (self.memory.retrieve(question, example) or "") if self.memory is not None else ""
+        return await self.run_graph(question, example, memory_text)
+
+    async def run_graph(self, question: str, example: Any = None, memory_text: str = "") -> AgentResult:
+        """One pass through the graph with ``memory_text`` as ``{{ memory }}``."""
         t0 = time.perf_counter()
-        memory_text = (self.memory.retrieve(question) or "") if self.memory is not None else ""
         init: RunState = {"question": question, "outputs": {}, "answers": {}, "visits": {}, "trajectory": [],
                           "memory_text": memory_text, "example": example}
         state = await self.graph.ainvoke(init, {"recursion_limit": self.spec.max_steps})
@@ -220,10 +236,7 @@ class Agent:
         else:
             text = state.get("draft", "")
             answer = self.task.extract(text, example) if text else None
-        usage = Usage.total([Usage(calls=1, cached_calls=int(c.cached), prompt_tokens=c.prompt_tokens,
-                                   completion_tokens=c.completion_tokens, latency_s=c.latency_s,
-                                   cost_usd=c.cost_usd) for c in traj])
-        return AgentResult(answer=answer, text=text, trajectory=traj, usage=usage,
+        return AgentResult(answer=answer, text=text, trajectory=traj, usage=usage_of(traj),
                            votes=state.get("votes") or {}, wall_s=time.perf_counter() - t0)
 
     def run(self, question: str, example: Any = None) -> AgentResult:

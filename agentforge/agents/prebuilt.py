@@ -7,6 +7,7 @@
 * ``debate``: ``agents`` answer independently, then for ``rounds`` rounds each reads the others'
   latest answers and updates; majority vote at the end, one judge call breaks ties (Du et al.
   2023). Calls within a round run concurrently; ``agents * (rounds + 1)`` calls (+1 on a tie).
+* ``reflexion``: attempt, evaluate, self-reflect, retry up to ``trials`` (Shinn et al. 2023).
 """
 
 from __future__ import annotations
@@ -80,11 +81,24 @@ def debate(agents: int = 3, rounds: int = 2, temperature: float = 0.7) -> AgentS
                      metadata={"agents": agents, "rounds": rounds, "temperature": temperature})
 
 
+def reflexion(trials: int = 3) -> AgentSpec:
+    """Reflexion: attempt, evaluate, reflect, retry up to ``trials`` times (Shinn et al. 2023)."""
+    if trials < 1:
+        raise UserError(f"reflexion: trials must be >= 1, got {trials}")
+    return AgentSpec(
+        name="reflexion", description=f"attempt, evaluate, reflect, retry (up to {trials} trials)",
+        nodes=[NodeSpec(id="attempt", prompt="@reflexion_solve", answer=True)],
+        edges=[EdgeSpec(source="attempt", target=END)], entry="attempt", trials=trials,
+        memory=["reflection"], metadata={"trials": trials},
+    )
+
+
 AGENTS: dict[str, Callable[..., AgentSpec]] = {
     "cot": cot,
     "self-consistency": self_consistency,
     "self-refine": self_refine,
     "debate": debate,
+    "reflexion": reflexion,
 }
 
 

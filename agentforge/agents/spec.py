@@ -101,6 +101,12 @@ class AgentSpec(BaseModel):
         max_steps: cap on node executions per run (LangGraph recursion limit), default 50.
         memory: optional memory modules (``experience``, ``reflection``, ``insight``) that
             retrieve into the prompts (as ``{{ memory }}``) before and write after an episode.
+        trials: Reflexion (Shinn et al. 2023): attempts per question; after a failed attempt the
+            model writes a self-reflection that the next attempt sees (default 1: no retries).
+        evaluator: how an attempt is judged between trials: ``verifier`` (the task's answer
+            check against the gold, as Reflexion's exact-match evaluator) or ``llm`` (the model
+            judges its own solution with ``@self_evaluate``; no gold needed).
+        reflect_prompt: the self-reflection template (default ``@reflect``).
         metadata: anything else (options the spec was built with, search provenance).
 
     Raises:
@@ -115,6 +121,9 @@ class AgentSpec(BaseModel):
     entry: str
     max_steps: int = Field(50, ge=1, le=1000)
     memory: list[Literal["experience", "reflection", "insight"]] = Field(default_factory=list)
+    trials: int = Field(1, ge=1, le=10)
+    evaluator: Literal["verifier", "llm"] = "verifier"
+    reflect_prompt: str = "@reflect"
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -145,6 +154,10 @@ class AgentSpec(BaseModel):
                         check_template(text)
                     except Exception as exc:
                         raise ValueError(f"{where}: bad {field} template: {exc}") from None
+        try:
+            check_template(self.reflect_prompt)
+        except Exception as exc:
+            raise ValueError(f"reflect_prompt: bad template: {exc}") from None
         for i, e in enumerate(self.edges):
             where = f"edge {i} ({e.source} -> {e.target})"
             if e.source not in known:

@@ -83,7 +83,8 @@ class InMemoryMemory(MemoryStore):
                     raise DataFormatError(records_path, number, f"not a valid memory record: {exc}") from None
         vectors = np.load(os.path.join(self.path, "vectors.npy"))
         if vectors.shape != (len(records), self.embedder.dim):
-            raise DataFormatError(self.path, None, f"vectors.npy has shape {vectors.shape}, expected ({len(records)}, {self.embedder.dim})")
+            expected = (len(records), self.embedder.dim)
+            raise DataFormatError(self.path, None, f"vectors.npy has shape {vectors.shape}, expected {expected}")
         self._insert(records, vectors)
 
     def _save(self) -> None:

@@ -104,7 +104,9 @@ class MemoryBaseStore(BaseStore):
     def _ns_string(namespace: tuple[str, ...]) -> str:
         for label in namespace:
             if "/" in label:
-                raise InvalidNamespaceError(f"namespace label {label!r} contains '/', which AgentForge uses as separator")
+                raise InvalidNamespaceError(
+                    f"namespace label {label!r} contains '/', which AgentForge uses as separator"
+                )
         return "/".join(namespace)
 
     @staticmethod
@@ -165,7 +167,11 @@ class MemoryBaseStore(BaseStore):
             kind=existing.kind if existing else self.kind,
             namespace=ns,
             text=self._text(value, op.index if isinstance(op.index, list) else None),
-            metadata={"lg_key": op.key, "lg_value": json.dumps(value, ensure_ascii=False), "lg_updated_at": now.isoformat()},
+            metadata={
+                "lg_key": op.key,
+                "lg_value": json.dumps(value, ensure_ascii=False),
+                "lg_updated_at": now.isoformat(),
+            },
             created_at=existing.created_at if existing else now,
         )
         if existing is None:
@@ -186,7 +192,9 @@ class MemoryBaseStore(BaseStore):
                 found = [self._item(h.record, h.similarity) for h in self.store.search(op.query, k=k, namespace=ns)]
             else:
                 found = [self._item(r) for r in self.store.list(namespace=ns, limit=None if op.filter else want)]
-            items.extend(i for i in found if not op.filter or all(_compare(i.value.get(k), v) for k, v in op.filter.items()))
+            if op.filter:
+                found = [i for i in found if all(_compare(i.value.get(k), v) for k, v in op.filter.items())]
+            items.extend(found)
         if op.query:
             items.sort(key=lambda i: -(i.score or 0.0))
         return items[op.offset : op.offset + op.limit]

@@ -213,7 +213,9 @@ class QdrantMemory(MemoryStore):
             RecordNotFoundError: if the id is not stored.
         """
         with self._lock:
-            found = self._qc().retrieve(self.collection_name, ids=[point_id(record.id)], with_payload=True, with_vectors=True)
+            found = self._qc().retrieve(
+                self.collection_name, ids=[point_id(record.id)], with_payload=True, with_vectors=True
+            )
             if not found:
                 raise RecordNotFoundError(f"no memory record with id {record.id!r} in {self.collection_name!r}")
             if found[0].payload.get("text") == record.text:

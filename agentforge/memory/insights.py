@@ -1,0 +1,158 @@
+"""Concept learning (ExpeL insight extraction, Zhao et al. 2023): general rules across tasks.
+
+From batches of episodes (successes and failures) the model proposes operations on a bounded
+set of insights, one per line: ``ADD: <rule>``, ``EDIT <n>: <rule>``, ``UPVOTE <n>``,
+``DOWNVOTE <n>`` (n numbers the current list). Each insight keeps its votes and provenance (the
+episode records it came from). An ADD that nearly duplicates an existing insight (embedding
+similarity >= ``merge_threshold``) upvotes that insight instead; an insight voted below zero is
+retired (deleted); past ``max_insights`` the lowest-voted are retired. Malformed operations are
+skipped with a logged reason and never crash the run. The top insights go into prompts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from agentforge.agents.prompts import render
+from agentforge.llm import LLM
+from agentforge.memory.base import MemoryStore
+from agentforge.memory.episodes import gist, record_id
+from agentforge.memory.records import MemoryRecord
+
+log = logging.getLogger(__name__)
+_OP = re.compile(r"^\s*(?:[-*]\s*|\d+[.)]\s*)?(ADD|EDIT|UPVOTE|DOWNVOTE)\b\s*(\d+)?\s*:?\s*(.*)$", re.IGNORECASE)
+
+
+@dataclass
+class Operation:
+    """One parsed operation: ``op`` in ADD/EDIT/UPVOTE/DOWNVOTE, ``index`` 1-based or None, ``text``."""
+
+    op: str
+    index: int | None = None
+    text: str = ""
+
+
+@dataclass
+class UpdateReport:
+    """What one update did: operations applied and skipped (with reasons), insights retired."""
+
+    applied: list[Operation] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+def parse_operations(text: str, n_rules: int) -> tuple[list[Operation], list[tuple[str, str]]]:
+    """Parse model output into operations; returns (operations, [(line, reason) skipped])."""
+    ops, skipped = [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        m = _OP.match(line)
+        if not m:
+            skipped.append((line, "not an operation"))
+            continue
+        op, idx, rest = m.group(1).upper(), m.group(2), m.group(3).strip()
+        index = int(idx) if idx else None
+        if op == "ADD":
+            if len(rest) < 8:
+                skipped.append((line, "ADD without a rule"))
+                continue
+            ops.append(Operation("ADD", None, rest))
+        elif index is None or not 1 <= index <= n_rules:
+            skipped.append((line, f"{op} needs a rule number between 1 and {n_rules}"))
+        elif op == "EDIT" and len(rest) < 8:
+            skipped.append((line, "EDIT without new text"))
+        else:
+            ops.append(Operation(op, index, rest if op == "EDIT" else ""))
+    return ops, skipped
+
+
+class InsightMemory:
+    """A bounded, voted set of insights of one namespace.
+
+    Args:
+        store: any MemoryStore.
+        llm: the model that proposes operations.
+        namespace: task family.
+        max_insights: bound on active insights (default 12).
+        merge_threshold: similarity at which an ADD counts as a duplicate (default 0.85).
+        top: insights put into prompts (default 6).
+        max_ops: operations asked for per update (default 4).
+    """
+
+    def __init__(self, store: MemoryStore, llm: LLM, namespace: str = "default", max_insights: int = 12,
+                 merge_threshold: float = 0.85, top: int = 6, max_ops: int = 4, prompt: str = "@insights"):
+        self.store, self.llm, self.namespace = store, llm, namespace
+        self.max_insights, self.merge_threshold, self.top, self.max_ops, self.prompt = (
+            max_insights, merge_threshold, top, max_ops, prompt)
+
+    def current(self) -> list[MemoryRecord]:
+        """Active insights, most votes first (ties: oldest first)."""
+        recs = self.store.list(kind="insight", namespace=self.namespace)
+        return sorted(recs, key=lambda r: (-r.votes, r.created_at))
+
+    def retrieve(self, question: str = "", exclude_episode: str | None = None) -> str:
+        """Prompt text: the top insights as a numbered list ("" if none)."""
+        return "\n".join(f"{i}. {r.text}" for i, r in enumerate(self.current()[: self.top], 1))
+
+    async def aupdate(self, episodes: list[dict], provenance: list[str], sample_index: int = 0) -> UpdateReport:
+        """Ask the model for operations given ``episodes`` and apply them.
+
+        Args:
+            episodes: dicts with ``question``, ``solution``, ``correct``.
+            provenance: ids of the episode records, stored on insights the update creates or edits.
+        """
+        rules = self.current()
+        content = render(self.prompt, {
+            "namespace": self.namespace, "rules": [r.text for r in rules], "max_ops": self.max_ops,
+            "episodes": [{**e, "solution": gist(e.get("solution", ""), 500)} for e in episodes],
+        })
+        comp = await self.llm.acomplete([{"role": "user", "content": content}], sample_index=sample_index)
+        return self.apply(comp.text, provenance, rules)
+
+    def apply(self, text: str, provenance: list[str], rules: list[MemoryRecord] | None = None) -> UpdateReport:
+        """Apply the operations in ``text`` (model output) to the insight set."""
+        rules = self.current() if rules is None else rules
+        ops, skipped = parse_operations(text, len(rules))
+        report = UpdateReport(skipped=list(skipped))
+        for line, reason in skipped:
+            log.info("insight operation skipped (%s): %r", reason, line[:200])
+        for op in ops[: self.max_ops]:
+            if op.op == "ADD":
+                self._add(op.text, provenance)
+            else:
+                rec = self.store.get(rules[op.index - 1].id)
+                if rec is None:
+                    report.skipped.append((op.op, "rule was already retired"))
+                    continue
+                if op.op == "EDIT":
+                    rec = rec.model_copy(update={"text": op.text, "provenance": _union(rec.provenance, provenance)})
+                else:
+                    rec = rec.model_copy(update={"votes": rec.votes + (1 if op.op == "UPVOTE" else -1)})
+                self.store.update(rec)
+            report.applied.append(op)
+        report.retired = self._retire()
+        return report
+
+    def _add(self, text: str, provenance: list[str]) -> None:
+        hits = self.store.search(text, k=1, kind="insight", namespace=self.namespace)
+        if hits and hits[0].similarity >= self.merge_threshold:
+            rec = hits[0].record
+            self.store.update(rec.model_copy(update={"votes": rec.votes + 1,
+                                                     "provenance": _union(rec.provenance, provenance)}))
+            return
+        self.store.add([MemoryRecord(id=record_id(self.namespace, "insight", text.lower()), kind="insight",
+                                     namespace=self.namespace, text=text, votes=1, provenance=list(provenance))])
+
+    def _retire(self) -> list[str]:
+        recs = self.current()
+        gone = [r.id for r in recs if r.votes < 0] + [r.id for r in recs if r.votes >= 0][self.max_insights:]
+        if gone:
+            self.store.delete(gone)
+        return gone
+
+
+def _union(a: list[str], b: list[str]) -> list[str]:
+    return list(dict.fromkeys([*a, *b]))
