@@ -99,8 +99,9 @@ class AgentSpec(BaseModel):
         edges: the edges; every node but those leading only to END needs an outgoing edge.
         entry: the first node.
         max_steps: cap on node executions per run (LangGraph recursion limit), default 50.
-        memory: optional memory modules (``experience``, ``reflection``, ``insight``) that
-            retrieve into the prompts (as ``{{ memory }}``) before and write after an episode.
+        memory: the memory modules (``experience``, ``reflection``, ``insight``) the agent learns
+            with when a memory store is attached (``agentforge run --memory URI``; ``--learn``
+            overrides); retrieved text reaches prompts as ``{{ memory }}``.
         trials: Reflexion (Shinn et al. 2023): attempts per question; after a failed attempt the
             model writes a self-reflection that the next attempt sees (default 1: no retries).
         evaluator: how an attempt is judged between trials: ``verifier`` (the task's answer

@@ -42,6 +42,10 @@ def run(
     rounds: int = typer.Option(2, help="debate: rounds after the first answers"),
     samples: int = typer.Option(5, help="self-consistency: samples"),
     max_iters: int = typer.Option(3, "--max-iters", help="self-refine: max refinements"),
+    trials: int = typer.Option(3, help="reflexion: max trials"),
+    memory: str = typer.Option(None, help="memory URI (chroma:///path, qdrant:///path, memory://) to learn into"),
+    learn: str = typer.Option(None, help="with --memory: what to learn, from experience,reflection,insight "
+                                         "(default: the spec's memory list, else all three)"),
     temperature: float = typer.Option(0.0, help="base temperature (sampling agents use their own)"),
     max_tokens: int = typer.Option(512, "--max-tokens", help="completion token cap per call"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not use the completion cache"),
@@ -50,10 +54,13 @@ def run(
     """Run an agent over a task, writing results.jsonl and summary.json to --out (resumable)."""
     the_task = load_task(task, data=data, limit=limit, offset=offset)
     spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
-                                             "max_iters": max_iters})
+                                             "max_iters": max_iters, "trials": trials})
     model_id = resolve_model(model, pull=pull)
     out = out or Path("runs") / f"{task.replace('/', '_')}-{spec.name}"
-    runner = Runner(the_task, spec, _llm(model_id, seed, temperature, max_tokens, no_cache), out, concurrency)
+    llm = _llm(model_id, seed, temperature, max_tokens, no_cache)
+    learn = learn or ",".join(spec.memory or ["experience", "reflection", "insight"])
+    learner = _learner(memory, learn, llm, the_task.name) if memory else None
+    runner = Runner(the_task, spec, llm, out, concurrency, memory=learner)
     stats = {"correct": 0, "seen": 0}
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
@@ -74,6 +81,14 @@ def run(
         f"wall={summary['wall_s']:.1f}s -> {out}", highlight=False, soft_wrap=True)
 
 
+def _learner(uri: str, learn: str, llm: LLM, namespace: str):
+    from agentforge.memory import open_memory
+    from agentforge.memory.learner import MemoryLearner
+
+    kinds = [k.strip() for k in learn.split(",") if k.strip()]
+    return MemoryLearner(open_memory(uri), llm, namespace=namespace.split("/")[0], learn=kinds)
+
+
 @app.command()
 @handle_errors
 def solve(
@@ -83,17 +98,19 @@ def solve(
     task: str = typer.Option("gsm8k", help="task whose answer format to use"),
     model: str = typer.Option(None, help="model id (default: embedded default)"),
     agents: int = typer.Option(3), rounds: int = typer.Option(2), samples: int = typer.Option(5),
-    max_iters: int = typer.Option(3, "--max-iters"),
+    max_iters: int = typer.Option(3, "--max-iters"), trials: int = typer.Option(3),
+    memory: str = typer.Option(None, help="memory URI to retrieve from (read-only)"),
     seed: int = typer.Option(0), max_tokens: int = typer.Option(512, "--max-tokens"),
     no_cache: bool = typer.Option(False, "--no-cache"),
 ) -> None:
     """Answer one question and print a readable trace of every model call."""
     fmt = load_task(task, limit=0)
     spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
-                                             "max_iters": max_iters})
+                                             "max_iters": max_iters, "trials": trials})
     llm = _llm(resolve_model(model), seed, 0.0, max_tokens, no_cache)
+    learner = _learner(memory, "experience,reflection,insight", llm, fmt.name) if memory else None
     with console.status(f"{spec.name} is thinking..."):
-        result = Agent(spec, llm, fmt).run(question)
+        result = Agent(spec, llm, fmt, memory=learner).run(question)
     console.print(result.trace(), highlight=False, markup=False)
     console.print(f"[bold]answer:[/] {result.answer}  ({result.usage.calls} calls, "
                   f"{result.usage.total_tokens} tokens, {result.wall_s:.1f}s)", highlight=False)
@@ -110,7 +127,9 @@ def agents_list() -> None:
 @agents_app.command("show")
 @handle_errors
 def agents_show(name: str, agents: int = typer.Option(3), rounds: int = typer.Option(2),
-                samples: int = typer.Option(5), max_iters: int = typer.Option(3, "--max-iters")) -> None:
+                samples: int = typer.Option(5), max_iters: int = typer.Option(3, "--max-iters"),
+                trials: int = typer.Option(3)) -> None:
     """Print a prebuilt agent's AgentSpec as JSON (edit it and run it with --agent-spec)."""
-    spec = resolve_spec(name, None, {"agents": agents, "rounds": rounds, "samples": samples, "max_iters": max_iters})
+    spec = resolve_spec(name, None, {"agents": agents, "rounds": rounds, "samples": samples, "max_iters": max_iters,
+                                     "trials": trials})
     console.print_json(spec.to_json())
