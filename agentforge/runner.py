@@ -88,16 +88,18 @@ class Runner:
         memory: optional memory module passed to the agent (e.g. ``MemoryLearner``); when it has
             ``aafter_episode`` it learns from each finished example before its line is written.
         on_result: callback ``(row, done, total)`` after each example (the CLI's progress bar).
+        judge: judge for test-time search nodes (see ``Agent``).
     """
 
     def __init__(self, task: Task, spec: AgentSpec, llm: LLM, out: str | Path, concurrency: int = 1,
-                 memory: Any = None, on_result: Callable[[dict[str, Any], int, int], None] | None = None):
+                 memory: Any = None, on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+                 judge: Any = None):
         if concurrency < 1:
             raise UserError(f"concurrency must be >= 1, got {concurrency}")
         self.task, self.spec, self.llm = task, spec, llm
         self.out = Path(out)
         self.concurrency = concurrency
-        self.agent = Agent(spec, llm, task, memory=memory)
+        self.agent = Agent(spec, llm, task, memory=memory, judge=judge)
         self.on_result = on_result
         self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
 

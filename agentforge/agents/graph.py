@@ -78,6 +78,8 @@ class Agent:
         spec: the validated AgentSpec.
         llm: the model configuration every node uses (nodes may override temperature/max_tokens).
         task: answer instructions, extraction and normalization (a ``agentforge.tasks.Task``).
+        judge: for ``search`` nodes: a ``Judge``, or a function ``example -> Judge`` (an exact
+            verifier needs the example's gold); default ``LLMJudge(llm)``.
         memory: optional memory module with ``retrieve(question, example) -> str`` (e.g. a
             ``agentforge.memory.MemoryLearner``); its text reaches templates as ``{{ memory }}``.
 
@@ -85,8 +87,9 @@ class Agent:
     ``ModelCallError``; a template referring to an unknown variable raises ``jinja2.UndefinedError``.
     """
 
-    def __init__(self, spec: AgentSpec, llm: LLM, task: AnswerFormat, memory: Any = None):
+    def __init__(self, spec: AgentSpec, llm: LLM, task: AnswerFormat, memory: Any = None, judge: Any = None):
         self.spec, self.llm, self.task, self.memory = spec, llm, task, memory
+        self.judge = judge
         self._nodes = {n.id: n for n in spec.nodes}
         self.graph = self._compile()
 
@@ -129,9 +132,23 @@ class Agent:
 
     def _make_node(self, node: NodeSpec):
         async def run_node(state: RunState) -> dict:
+            if node.kind == "search":
+                from agentforge.agents.testtime import run_search
+
+                return await run_search(self, node, state)
             return await (self._llm_node(node, state) if node.kind == "llm" else self._vote_node(node, state))
 
         return run_node
+
+    def judge_for(self, example: Any):
+        """The judge for ``example`` (see the ``judge`` argument)."""
+        from agentforge.judges import Judge
+
+        if self.judge is None:
+            from agentforge.judges.llm_judge import LLMJudge
+
+            self.judge = LLMJudge(self.llm)
+        return self.judge if isinstance(self.judge, Judge) else self.judge(example)
 
     # ---- node bodies -------------------------------------------------------------------------
     def _context(self, node: NodeSpec, state: RunState, sample: int) -> dict[str, Any]:
@@ -170,6 +187,7 @@ class Agent:
 
     async def _call(self, node: NodeSpec, msgs: list[dict], sample: int, visit: int, answer: bool,
                     example: Any = None) -> LLMCall:
+        """One model call for ``node``, recorded as a trajectory step."""
         overrides = {k: v for k, v in (("temperature", node.temperature), ("max_tokens", node.max_tokens)) if v is not None}
         comp = await self.llm.acomplete(msgs, sample_index=visit * 1000 + sample, **overrides)
         ans = self.task.extract(comp.text, example) if answer else None

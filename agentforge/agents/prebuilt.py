@@ -8,6 +8,8 @@
   latest answers and updates; majority vote at the end, one judge call breaks ties (Du et al.
   2023). Calls within a round run concurrently; ``agents * (rounds + 1)`` calls (+1 on a tie).
 * ``reflexion``: attempt, evaluate, self-reflect, retry up to ``trials`` (Shinn et al. 2023).
+* ``best-of-n``, ``beam-search``, ``lookahead``: judge-guided test-time search (HF
+  search-and-learn; Snell et al. 2024), see ``agentforge.agents.testtime``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from agentforge.agents.spec import END, AgentSpec, Condition, EdgeSpec, NodeSpec
+from agentforge.agents.spec import END, AgentSpec, Condition, EdgeSpec, NodeSpec, SearchSpec
 from agentforge.errors import UnknownNameError, UserError
 
 
@@ -93,12 +95,48 @@ def reflexion(trials: int = 3) -> AgentSpec:
     )
 
 
+def _search_agent(name: str, description: str, **opts) -> AgentSpec:
+    search = SearchSpec(**{k: v for k, v in opts.items() if v is not None})
+    return AgentSpec(name=name, description=description,
+                     nodes=[NodeSpec(id="search", kind="search", prompt="@solve", answer=True, search=search)],
+                     edges=[EdgeSpec(source="search", target=END)], entry="search",
+                     max_steps=4, metadata={k: v for k, v in opts.items() if v is not None})
+
+
+def best_of_n(n: int = 4, weighted: bool = False, max_samples: int | None = None,
+              max_tokens_budget: int | None = None) -> AgentSpec:
+    """Best-of-N: N sampled solutions, the judge picks (``weighted``: PRM-weighted majority vote)."""
+    return _search_agent("best-of-n", f"best of {n} by judge score" + (" (weighted vote)" if weighted else ""),
+                         method="weighted-vote" if weighted else "best-of-n", n=n, max_samples=max_samples,
+                         max_tokens=max_tokens_budget)
+
+
+def beam_search(beam_width: int = 2, expansions: int = 2, max_steps: int = 8, max_samples: int | None = None,
+                max_tokens_budget: int | None = None) -> AgentSpec:
+    """Step-level beam search: expand each beam with M sampled next steps, keep the top k by judge score."""
+    return _search_agent("beam-search", f"beam search, width {beam_width}, {expansions} expansions",
+                         method="beam", beam_width=beam_width, expansions=expansions, max_steps=max_steps,
+                         max_samples=max_samples, max_tokens=max_tokens_budget)
+
+
+def lookahead(beam_width: int = 2, expansions: int = 2, lookahead_steps: int = 1, max_steps: int = 8,
+              max_samples: int | None = None, max_tokens_budget: int | None = None) -> AgentSpec:
+    """Lookahead search: beam search scoring each candidate step by a greedy rollout ahead."""
+    return _search_agent("lookahead", f"lookahead beam search, {lookahead_steps} step rollouts",
+                         method="lookahead", beam_width=beam_width, expansions=expansions,
+                         lookahead_steps=lookahead_steps, max_steps=max_steps, max_samples=max_samples,
+                         max_tokens=max_tokens_budget)
+
+
 AGENTS: dict[str, Callable[..., AgentSpec]] = {
     "cot": cot,
     "self-consistency": self_consistency,
     "self-refine": self_refine,
     "debate": debate,
     "reflexion": reflexion,
+    "best-of-n": best_of_n,
+    "beam-search": beam_search,
+    "lookahead": lookahead,
 }
 
 

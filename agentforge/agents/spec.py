@@ -45,6 +45,36 @@ class Condition(BaseModel):
     value: str | int | None = None
 
 
+class SearchSpec(BaseModel):
+    """Options of a ``search`` node: judge-guided test-time search (HF search-and-learn).
+
+    methods:
+        ``best-of-n``: ``n`` full solutions, the judge's best-scored one wins.
+        ``weighted-vote``: ``n`` full solutions, PRM-weighted majority vote (sum of scores per answer).
+        ``beam``: step-level beam search: each of ``beam_width`` beams is expanded with
+            ``expansions`` sampled next steps, the top ``beam_width`` partial solutions by judge
+            score are kept, until ``beam_width`` solutions are finished or ``max_steps``.
+        ``lookahead``: beam search scoring each candidate step by the judge's score of a greedy
+            rollout ``lookahead_steps`` steps further.
+    Budgets ``max_samples`` (generation calls) and ``max_tokens`` (completion tokens) stop the
+    search early; the best solution found so far is returned.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["best-of-n", "weighted-vote", "beam", "lookahead"] = "best-of-n"
+    n: int = Field(4, ge=1, le=256)
+    beam_width: int = Field(2, ge=1, le=64)
+    expansions: int = Field(2, ge=1, le=64)
+    lookahead_steps: int = Field(1, ge=0, le=16)
+    max_steps: int = Field(8, ge=1, le=64)
+    aggregate: Literal["min", "last", "prod", "mean"] = "last"
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    step_max_tokens: int = Field(160, ge=8)
+    max_samples: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
+    step_prompt: str = "@next_step"
+
+
 class NodeSpec(BaseModel):
     """One node. See the module docstring for the meaning of each kind.
 
@@ -63,11 +93,13 @@ class NodeSpec(BaseModel):
         peers_from: node whose latest outputs become ``own``/``peers`` for sample i.
         source: for ``vote``: the node whose latest outputs are voted on.
         tiebreak: for ``vote``: ``first`` (earliest answer wins) or ``judge`` (one model call).
+        search: for ``search``: the test-time search options (``SearchSpec``); ``prompt`` is
+            the full-solution prompt (best-of-n) and ``search.step_prompt`` the next-step prompt.
     """
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    kind: Literal["llm", "vote"] = "llm"
+    kind: Literal["llm", "vote", "search"] = "llm"
     role: str = "solver"
     system: str | None = "@system"
     prompt: str | None = None
@@ -78,6 +110,7 @@ class NodeSpec(BaseModel):
     peers_from: str | None = None
     source: str | None = None
     tiebreak: Literal["first", "judge"] = "first"
+    search: SearchSpec | None = None
 
 
 class EdgeSpec(BaseModel):
@@ -144,6 +177,13 @@ class AgentSpec(BaseModel):
             where = f"node {n.id!r}"
             if n.kind == "llm" and not n.prompt:
                 raise ValueError(f"{where}: llm node needs a prompt")
+            if n.kind == "search" and (n.search is None or not n.prompt):
+                raise ValueError(f"{where}: search node needs a prompt and search options")
+            if n.kind == "search":
+                try:
+                    check_template(n.search.step_prompt)
+                except Exception as exc:
+                    raise ValueError(f"{where}: bad step_prompt template: {exc}") from None
             if n.kind == "vote" and n.source not in known:
                 raise ValueError(f"{where}: vote source {n.source!r} is not a node")
             if n.peers_from is not None and n.peers_from not in known:

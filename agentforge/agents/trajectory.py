@@ -24,6 +24,7 @@ class LLMCall(BaseModel):
         latency_s: seconds waited for this call (0 for cache hits).
         cost_usd: the call's cost where litellm knows the price (0 for local, fake, cached).
         cached: answered from the completion cache.
+        score: the judge's aggregated score of this output, for test-time search steps.
     """
 
     node: str
@@ -38,6 +39,7 @@ class LLMCall(BaseModel):
     latency_s: float = 0.0
     cost_usd: float = 0.0
     cached: bool = False
+    score: float | None = None
 
 
 class AgentResult(BaseModel):
@@ -56,7 +58,7 @@ class AgentResult(BaseModel):
     text: str = ""
     trajectory: list[LLMCall] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    votes: dict[str, int] = Field(default_factory=dict)
+    votes: dict[str, float] = Field(default_factory=dict)
     wall_s: float = 0.0
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agentforge import _env  # noqa: F401
 from agentforge.errors import AgentForgeError, ModelError, UserError
@@ -31,10 +32,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except (ModelError, AgentForgeError) as exc:
-            err_console.print(f"[bold red]model error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]model error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("interrupted; finished work is saved (rerun the same command to resume)")

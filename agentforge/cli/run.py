@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agentforge.agents import AGENTS, Agent
 from agentforge.cli.app import app, console, handle_errors
 from agentforge.cli.common import resolve_model, resolve_spec
+from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
 from agentforge.runner import Runner
 from agentforge.tasks import load_task
@@ -43,6 +44,14 @@ def run(
     samples: int = typer.Option(5, help="self-consistency: samples"),
     max_iters: int = typer.Option(3, "--max-iters", help="self-refine: max refinements"),
     trials: int = typer.Option(3, help="reflexion: max trials"),
+    judge: str = typer.Option("llm", help="test-time search judge: llm, verifier (oracle), prm:DIR, http://..."),
+    n: int = typer.Option(4, help="best-of-n: samples"),
+    weighted: bool = typer.Option(False, help="best-of-n: PRM-weighted majority vote"),
+    beam_width: int = typer.Option(2, "--beam-width", help="beam-search/lookahead: beams kept"),
+    expansions: int = typer.Option(2, help="beam-search/lookahead: next steps sampled per beam"),
+    lookahead_steps: int = typer.Option(1, "--lookahead-steps", help="lookahead: rollout depth"),
+    max_samples: int = typer.Option(None, "--max-samples", help="search budget: generation calls per question"),
+    max_tokens_budget: int = typer.Option(None, "--max-tokens-budget", help="search budget: completion tokens per question"),
     memory: str = typer.Option(None, help="memory URI (chroma:///path, qdrant:///path, memory://) to learn into"),
     learn: str = typer.Option(None, help="with --memory: what to learn, from experience,reflection,insight "
                                          "(default: the spec's memory list, else all three)"),
@@ -54,13 +63,17 @@ def run(
     """Run an agent over a task, writing results.jsonl and summary.json to --out (resumable)."""
     the_task = load_task(task, data=data, limit=limit, offset=offset)
     spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
-                                             "max_iters": max_iters, "trials": trials})
+                                             "max_iters": max_iters, "trials": trials, "n": n, "weighted": weighted,
+                                             "beam_width": beam_width, "expansions": expansions,
+                                             "lookahead_steps": lookahead_steps, "max_samples": max_samples,
+                                             "max_tokens_budget": max_tokens_budget})
     model_id = resolve_model(model, pull=pull)
     out = out or Path("runs") / f"{task.replace('/', '_')}-{spec.name}"
     llm = _llm(model_id, seed, temperature, max_tokens, no_cache)
     learn = learn or ",".join(spec.memory or ["experience", "reflection", "insight"])
     learner = _learner(memory, learn, llm, the_task.name) if memory else None
-    runner = Runner(the_task, spec, llm, out, concurrency, memory=learner)
+    the_judge = make_judge(judge, llm, the_task) if any(nd.kind == "search" for nd in spec.nodes) else None
+    runner = Runner(the_task, spec, llm, out, concurrency, memory=learner, judge=the_judge)
     stats = {"correct": 0, "seen": 0}
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]

@@ -5,6 +5,7 @@
   Math-Shepherd, RLHFlow formats), batched on GPU (bf16) or CPU (fp32).
 - ``HTTPJudge``: a judge behind HTTP (``agentforge prm serve`` or vLLM's pooling API).
 - ``VerifierJudge``: outcome-only, from a programmatic check.
+- ``LLMJudge``: a chat model grading each step (verdict per step).
 - ``split_steps`` / ``aggregate``: the one way text becomes steps and step scores one score.
 - ``serve`` / ``BackgroundServer``: serve any judge with cross-request micro-batching.
 
@@ -23,6 +24,7 @@ from agentforge.judges.verifier import VerifierJudge
 _LAZY = {
     "PRMJudge": "agentforge.judges.prm",
     "HTTPJudge": "agentforge.judges.http",
+    "LLMJudge": "agentforge.judges.llm_judge",
     "serve": "agentforge.judges.server",
     "create_app": "agentforge.judges.server",
     "BackgroundServer": "agentforge.judges.server",

@@ -1,0 +1,76 @@
+"""``LLMJudge``: a verbal step grader through the model layer (LLM-as-a-judge for steps).
+
+The model sees the question and the numbered steps and answers one line per step,
+``Step k: correct|incorrect`` (template ``@step_grader``). A verdict becomes probability 1.0 or
+0.0; where the provider returns token log-probabilities, the probability of the verdict token is
+used instead (P(correct)). Steps the model gave no parsable verdict for get ``default`` (0.5),
+and a malformed reply is logged, never raised. As in "LLM-as-a-judge" (Zheng et al. 2023)
+applied per step, as in process supervision (Lightman et al. 2023).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+
+from agentforge.agents.prompts import render
+from agentforge.judges.base import Item, Judge, check_items
+from agentforge.llm import LLM
+from agentforge.llm.types import Completion
+
+log = logging.getLogger(__name__)
+_VERDICT = re.compile(r"step\s*(\d+)\s*[:\-]\s*\**\s*(correct|incorrect|wrong|right)", re.IGNORECASE)
+
+
+def parse_verdicts(text: str, n_steps: int, default: float = 0.5) -> list[float]:
+    """Scores from ``Step k: correct|incorrect`` lines; missing steps get ``default``."""
+    scores = [default] * n_steps
+    for k, verdict in _VERDICT.findall(text):
+        i = int(k) - 1
+        if 0 <= i < n_steps:
+            scores[i] = 1.0 if verdict.lower() in ("correct", "right") else 0.0
+    return scores
+
+
+class LLMJudge(Judge):
+    """Grade steps with a chat model.
+
+    Args:
+        llm: the grading model (temperature is forced to 0).
+        prompt: template with variables ``question`` and ``steps`` (default ``@step_grader``).
+        default: score of a step without a parsable verdict (default 0.5).
+        max_steps: solutions with more steps are graded on their last ``max_steps`` steps
+            (earlier ones get NaN); default 12.
+    """
+
+    def __init__(self, llm: LLM, prompt: str = "@step_grader", default: float = 0.5, max_steps: int = 12):
+        self.llm = llm.with_options(temperature=0.0, max_tokens=max(64, 12 * max_steps))
+        self.prompt, self.default, self.max_steps = prompt, default, max_steps
+
+    async def agrade(self, question: str, steps: list[str]) -> tuple[list[float], list[dict], Completion | None]:
+        """Grade one solution: (scores, messages sent, the model's completion); no call for no steps."""
+        if not steps:
+            return [], [], None
+        shown = steps[-self.max_steps:]
+        messages = [{"role": "user", "content": render(self.prompt, {"question": question, "steps": shown})}]
+        comp = await self.llm.acomplete(messages)
+        scores = parse_verdicts(comp.text, len(shown), self.default)
+        if all(s == self.default for s in scores):
+            log.info("LLMJudge: no verdicts parsed from %r", comp.text[:200])
+        return [math.nan] * (len(steps) - len(shown)) + scores, messages, comp
+
+    async def _grade(self, question: str, steps: list[str]) -> list[float]:
+        return (await self.agrade(question, steps))[0]
+
+    async def ascore_batch(self, items: list[Item]) -> list[list[float]]:
+        """Grade a batch concurrently (bounded by the LLM's concurrency limit)."""
+        return list(await asyncio.gather(*[self._grade(q, s) for q, s in check_items(items)]))
+
+    def score_batch(self, items: list[Item]) -> list[list[float]]:
+        """Synchronous ``ascore_batch`` (not from inside a running event loop)."""
+        return asyncio.run(self.ascore_batch(items))
+
+    def __repr__(self) -> str:
+        return f"LLMJudge({self.llm.model})"
