@@ -52,7 +52,8 @@ def run_one(model: str, agent: str, n: int, options: dict) -> dict:
             print(f"  [{short(model)} {agent}] {done}/{total} correct={row['correct']} "
                   f"elapsed={time.time() - t0:.0f}s", flush=True)
 
-    runner = Runner(task, spec, LLM(model=f"local/{model}", seed=0, max_tokens=512), out, on_result=on_result)
+    llm = LLM(model=f"local/{model}", seed=0, max_tokens=512, cache_dir=str(ROOT / "cache"))
+    runner = Runner(task, spec, llm, out, on_result=on_result)
     return asyncio.run(runner.arun())
 
 

@@ -50,7 +50,7 @@ class AgentResult(BaseModel):
         text: the text the answer came from (the draft, or the tie-break judge's output).
         trajectory: every model call in order of completion.
         usage: totals over the trajectory.
-        votes: answer -> count for agents that end in a vote, else {}.
+        votes: answer -> count (majority vote) or summed judge score (weighted vote), else {}.
         wall_s: wall-clock seconds of the run.
     """
 
@@ -73,6 +73,6 @@ class AgentResult(BaseModel):
             if c.answer is not None:
                 lines.append(f"    => answer: {c.answer}")
         if self.votes:
-            lines.append("votes: " + ", ".join(f"{a}: {n}" for a, n in self.votes.items()))
+            lines.append("votes: " + ", ".join(f"{a}: {n:g}" for a, n in self.votes.items()))
         lines.append(f"final answer: {self.answer}")
         return "\n".join(lines)
