@@ -17,7 +17,7 @@ def embedder():
 
 
 @pytest.fixture
-def lg(embedder, tmp_path):
+def lg(embedder):
     return MemoryBaseStore(InMemoryMemory(embedder=embedder), fields=["text"])
 
 

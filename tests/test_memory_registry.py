@@ -52,7 +52,10 @@ def test_entry_point_backend(monkeypatch):
         def load(self):
             return factory
 
-    monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint()] if group == registry.ENTRY_POINT_GROUP else [])
+    def fake_entry_points(group):
+        return [FakeEntryPoint()] if group == registry.ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
     store = open_memory("lance:///data", embedder=HashEmbedder(8))
     assert isinstance(store, InMemoryMemory) and opened["uri"] == "lance:///data"
     assert "lance" in registry.available_backends()
