@@ -24,7 +24,8 @@ def test_unknown_task_lists_valid_and_exits_2():
 
 def test_unknown_agent_lists_valid_and_exits_2():
     r = invoke("run", "--agent", "tree-of-thought", "--limit", "1")
-    assert r.exit_code == 2 and "valid agents: cot, debate" in r.output
+    assert r.exit_code == 2 and "unknown agent 'tree-of-thought'" in r.output
+    assert all(name in r.output for name in ("cot", "debate", "self-refine", "reflexion", "beam-search"))
 
 
 def test_unknown_local_model_lists_valid_and_exits_2():
