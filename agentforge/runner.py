@@ -5,7 +5,8 @@ correct, trajectory, usage, error, wall_s), flushed and fsync'd as each example 
 Ctrl-C or a crash loses no finished example. Rerunning with the same ``out`` resumes: finished
 examples are skipped, examples that ended in an error are run again, and a torn last line from
 a crash is dropped. ``DIR/run.json`` records what the folder holds (task, agent spec hash,
-model); resuming with a different one is refused. ``DIR/summary.json`` is rewritten at the end.
+model); resuming with a different one is refused. ``DIR/summary.json`` is rewritten after every
+example (atomically), so it is current even after a crash.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class Runner:
         t0 = time.perf_counter()
         done_rows = self._prepare()
         prev_wall = 0.0
-        if (self.out / "summary.json").exists() and done_rows:
+        if (self.out / "summary.json").exists() and done_rows:  # time spent before an interruption
             prev_wall = float(json.loads((self.out / "summary.json").read_text()).get("wall_s", 0.0))
         done_ids = {r["id"] for r in done_rows}
         todo = [ex for ex in self.task.examples if ex.id not in done_ids]
@@ -172,15 +173,25 @@ class Runner:
                     f.flush()
                     os.fsync(f.fileno())
                     rows.append(row)
+                    self._write_summary(rows, prev_wall + time.perf_counter() - t0)
                     if self.on_result:
                         self.on_result(row, len(rows), total)
             finally:
                 for p in pending:
                     p.cancel()
-        order = {ex.id: i for i, ex in enumerate(self.task.examples)}
-        rows = [r for r in rows if r["id"] in order]
-        summary = summarize(rows, self.meta, prev_wall + time.perf_counter() - t0)
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return self._write_summary(rows, prev_wall + time.perf_counter() - t0)
+
+    def _write_summary(self, rows: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+        """Summarize the rows of this task's examples and write ``summary.json`` atomically.
+
+        Written after every example, so a killed run's summary (and its wall time, which a
+        resumed run adds to) is never more than one example behind.
+        """
+        ids = {ex.id for ex in self.task.examples}
+        summary = summarize([r for r in rows if r["id"] in ids], self.meta, wall_s)
+        tmp = self.out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2))
+        os.replace(tmp, self.out / "summary.json")
         return summary
 
     def run(self) -> dict[str, Any]:
