@@ -47,6 +47,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _register() -> None:
     from agentforge.cli import memory, models, run  # noqa: F401  (modules add their commands to app)
     from agentforge.cli import prm  # noqa: F401
+    from agentforge.cli import optimize  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,93 @@
+"""The meta model: the LLM that proposes candidates, and its prompt templates.
+
+Meta prompts are data: Jinja files in ``agentforge/search/prompts`` rendered in the same sandbox
+as agent prompts. Every meta-model call is recorded in the run store under a hash of its request
+(model, messages, sample index, sampling options), so a resumed search replays the proposals it
+already paid for instead of asking again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from agentforge.agents.prompts import render
+from agentforge.errors import UnknownNameError
+from agentforge.llm import LLM
+from agentforge.llm.types import Message, Usage
+from agentforge.search.budget import BudgetMeter, MeteredLLM
+from agentforge.search.store import RunStore
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+
+
+def meta_template(name: str) -> str:
+    """The source of ``prompts/<name>.j2``.
+
+    Raises:
+        UnknownNameError: no such template (lists the bundled ones).
+    """
+    path = PROMPTS_DIR / f"{name}.j2"
+    if not path.is_file():
+        raise UnknownNameError("search prompt", name, sorted(p.stem for p in PROMPTS_DIR.glob("*.j2")))
+    return path.read_text(encoding="utf-8")
+
+
+def render_meta(name: str, **context: Any) -> str:
+    """Render ``prompts/<name>.j2`` against ``context`` (sandboxed, strict undefined)."""
+    return render(meta_template(name), context)
+
+
+class MetaModel:
+    """Proposal calls with replay from the run store.
+
+    Args:
+        llm: the meta model's configuration (wrapped so its calls are metered).
+        store: the run store recording calls.
+        meter: the budget meter the calls are charged to.
+        temperature: sampling temperature of proposals (default 0.7; None keeps the LLM's).
+        max_tokens: completion cap of proposals (None keeps the LLM's).
+    """
+
+    def __init__(self, llm: LLM, store: RunStore, meter: BudgetMeter, temperature: float | None = 0.7,
+                 max_tokens: int | None = None):
+        self.llm = MeteredLLM.wrap(llm, meter)
+        self.store, self.meter = store, meter
+        self.overrides = {k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None}
+        self.calls = 0
+        self.replayed = 0
+        self._seen: set[str] = set()
+
+    @property
+    def model(self) -> str:
+        """The meta model's id."""
+        return self.llm.model
+
+    def key(self, messages: list[Message], sample_index: int) -> str:
+        """The request hash a call is recorded under."""
+        blob = json.dumps({"model": self.llm.model, "messages": messages, "sample": sample_index,
+                           "options": self.overrides}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    async def ask(self, messages: list[Message], *, tag: str, sample_index: int = 0) -> str:
+        """The meta model's reply to ``messages`` (replayed when recorded).
+
+        Raises:
+            BudgetExceeded: the budget is exhausted.
+            ModelCallError: the model failed (nothing is recorded; a resume asks again).
+        """
+        key = self.key(messages, sample_index)
+        rec = self.store.get_call(key)
+        if rec is not None:
+            if key not in self._seen:  # paid in an earlier session: charge it once
+                self.meter.replay(Usage.model_validate(rec["usage"]))
+                self.replayed += 1
+                self._seen.add(key)
+            return rec["text"]
+        comp = await self.llm.acomplete(messages, sample_index=sample_index, **self.overrides)
+        self.store.put_call(key, tag, {"text": comp.text, "usage": comp.usage.model_dump()})
+        self._seen.add(key)
+        self.calls += 1
+        return comp.text

@@ -1,0 +1,177 @@
+"""Search outputs: ``summary.json``, ``best.json``, ``archive.json``, ``history.json``, two plots
+and a static ``report.html``.
+
+* ``best.json`` is an AgentSpec: ``agentforge run --agent-spec DIR/best.json`` runs it.
+* ``best_vs_budget.png``: best validation score so far against LLM calls spent.
+* ``pareto.png``: every candidate's score against its tokens per example, the cost-score Pareto
+  front highlighted.
+* ``report.html``: one self-contained file (plots embedded as data URIs, the best agent's graph
+  as inline SVG; no scripts, no network assets).
+
+Files are replaced atomically, so a reader (or a kill) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from agentforge.search.graph_svg import spec_svg
+from agentforge.search.result import SearchResult
+
+
+def _atomic(path: Path, data: str | bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    os.replace(tmp, path)
+
+
+def summary(result: SearchResult) -> dict[str, Any]:
+    """The summary dict written to ``summary.json``."""
+    best, base, u = result.best, result.baseline, result.usage
+    kinds = [h.kind for h in result.history]
+    return {
+        "level": result.level, "task": result.info.get("task"), "model": result.info.get("model"),
+        "meta_model": result.info.get("meta_model"),
+        "best_name": result.best_spec.name, "best_score": round(best.score, 4) if best else None,
+        "best_score_ci": [round(x, 4) for x in best.eval.score_ci] if best else None,
+        "best_accuracy": round(best.eval.accuracy, 4) if best else None,
+        "baseline_score": round(base.score, 4) if base else None,
+        "baseline_score_ci": [round(x, 4) for x in base.eval.score_ci] if base else None,
+        "best": best.brief() if best else None, "baseline": base.brief() if base else None,
+        "candidates": len(result.archive), "rejected": kinds.count("reject"), "failed": kinds.count("fail"),
+        "skipped": kinds.count("skip"), "llm_calls": u.calls, "cached_calls": u.cached_calls,
+        "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "tokens": u.total_tokens,
+        "cost_usd": round(u.cost_usd, 6), "wall_s": result.wall_s, "stop_reason": result.stop_reason,
+        "budget": result.info.get("budget"), "n_train": len(result.info.get("train", [])),
+        "n_val": len(result.info.get("val", [])),
+    }
+
+
+def write_checkpoint(result: SearchResult, out: str | Path) -> None:
+    """Write the JSON outputs (no plots, no HTML): cheap enough to call after every candidate."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "summary.json", json.dumps(summary(result), indent=2))
+    _atomic(out / "best.json", result.best_spec.to_json())
+    _atomic(out / "archive.json", json.dumps([c.model_dump(mode="json") for c in result.archive], indent=1))
+    _atomic(out / "history.json", json.dumps([h.model_dump(mode="json") for h in result.history], indent=1))
+
+
+def plot_best_vs_budget(result: SearchResult, path: Path) -> None:
+    """Best score so far (step line) and each candidate's score against LLM calls spent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [c.spent.get("calls", 0) for c in result.archive]
+    ys = [c.score for c in result.archive]
+    best, bx, by = float("-inf"), [], []
+    for x, y in zip(xs, ys):
+        best = max(best, y)
+        bx.append(x)
+        by.append(best)
+    if bx:
+        bx.append(max(result.usage.calls, bx[-1]))
+        by.append(by[-1])
+        ax.step(bx, by, where="post", label="best so far", color="tab:blue")
+        ax.scatter(xs, ys, s=18, color="tab:gray", label="candidates", zorder=3)
+    limit = (result.info.get("budget") or {}).get("max_calls")
+    if limit:
+        ax.axvline(limit, ls="--", color="tab:red", lw=1, label="call budget")
+    ax.set_xlabel("LLM calls spent")
+    ax.set_ylabel("validation score")
+    ax.set_title(f"{result.level}-level search: best score vs budget")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_pareto(result: SearchResult, path: Path) -> None:
+    """Score against tokens per example for every candidate, the Pareto front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    front = result.pareto_front()
+    ax.scatter([c.cost() for c in result.archive], [c.score for c in result.archive], s=20, color="tab:gray",
+               label="candidates")
+    ax.plot([c.cost() for c in front], [c.score for c in front], "o-", color="tab:orange", label="Pareto front")
+    for c in result.archive:
+        ax.annotate(f"#{c.index}", (c.cost(), c.score), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if result.baseline is not None:
+        ax.scatter([result.baseline.cost()], [result.baseline.score], marker="s", s=50, color="tab:blue",
+                   label="baseline", zorder=3)
+    ax.set_xlabel("tokens per example")
+    ax.set_ylabel("validation score")
+    ax.set_title("cost-score Pareto front of the archive")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _img(path: Path) -> str:
+    if not path.exists():
+        return "<p>(no plot)</p>"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def _ci(c) -> str:
+    lo, hi = c.eval.score_ci
+    return f"{c.score:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def html_report(result: SearchResult, out: Path) -> str:
+    """The static HTML report (plots read from ``out``)."""
+    s = summary(result)
+    front = {c.key for c in result.pareto_front()}
+    rows = "".join(
+        f"<tr><td>{c.index}</td><td>{escape(c.spec.name)}</td><td>{escape(c.origin)}</td><td>{_ci(c)}</td>"
+        f"<td>{c.eval.accuracy:.3f}</td><td>{c.eval.calls_per_example:.1f}</td><td>{c.eval.tokens_per_example:.0f}</td>"
+        f"<td>{'yes' if c.key in front else ''}</td></tr>" for c in result.ranked_archive())
+    hist = "".join(
+        f"<tr><td>{h.step}</td><td>{h.kind}</td><td>{escape(h.message)}</td><td>{h.calls}</td>"
+        f"<td>{'' if h.best_score is None else f'{h.best_score:.3f}'}</td></tr>" for h in result.history)
+    facts = "".join(f"<tr><th>{escape(k)}</th><td>{escape(json.dumps(v))}</td></tr>" for k, v in s.items()
+                    if k not in ("best", "baseline"))
+    best = result.best
+    best_line = f"{escape(best.spec.name)}: {_ci(best)}" if best else "(none evaluated)"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>AgentForge {escape(result.level)}-level search</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px;vertical-align:top}}
+pre{{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}}img{{max-width:48%;margin-right:1%}}</style>
+</head><body>
+<h1>{escape(result.level).capitalize()}-level search on {escape(str(s['task']))}</h1>
+<p>Best agent {best_line}; baseline {s['baseline_score']}. Stopped: {escape(result.stop_reason)}.</p>
+<h2>Summary</h2><table>{facts}</table>
+<h2>Plots</h2>{_img(out / 'best_vs_budget.png')}{_img(out / 'pareto.png')}
+<h2>Best agent</h2>{spec_svg(result.best_spec)}
+<details><summary>best.json</summary><pre>{escape(result.best_spec.to_json())}</pre></details>
+<h2>Archive (best first)</h2><table><tr><th>#</th><th>name</th><th>origin</th><th>score [95% CI]</th>
+<th>accuracy</th><th>calls/ex</th><th>tokens/ex</th><th>Pareto</th></tr>{rows}</table>
+<h2>History</h2><table><tr><th>step</th><th>event</th><th>message</th><th>calls</th><th>best</th></tr>{hist}</table>
+</body></html>
+"""
+
+
+def write_outputs(result: SearchResult, out: str | Path, plots: bool = True) -> dict[str, Any]:
+    """Write every output file to ``out`` (created); returns the summary dict."""
+    out = Path(out)
+    write_checkpoint(result, out)
+    if plots:
+        plot_best_vs_budget(result, out / "best_vs_budget.png")
+        plot_pareto(result, out / "pareto.png")
+    _atomic(out / "report.html", html_report(result, out))
+    return summary(result)

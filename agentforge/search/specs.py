@@ -1,0 +1,152 @@
+"""Spec utilities the optimizers share: identity, safety checks, cost estimates, duplicates.
+
+* ``spec_key``: the candidate's identity in the run store: a hash of what changes behaviour
+  (nodes, edges, entry, limits, memory, trials), not of its name, description or metadata.
+* ``check_renderable``: render every template against a complete dummy state, so a proposal
+  that refers to an unknown variable is rejected before it costs a call.
+* ``estimate_calls``: an upper bound on model calls per question, to refuse runaway proposals.
+* ``literal``: embed text (an instruction, demonstrations) in a Jinja template verbatim.
+* ``similarity``: structural equality plus prompt-text similarity, for near-duplicate skipping.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+
+from agentforge.agents import AgentSpec, NodeSpec
+from agentforge.agents.prompts import render, template_source
+from agentforge.errors import SpecValidationError
+
+_BEHAVIOUR = ("nodes", "edges", "entry", "max_steps", "memory", "trials", "evaluator", "reflect_prompt")
+
+
+def spec_key(spec: AgentSpec) -> str:
+    """16 hex chars identifying the spec's behaviour (name, description, metadata ignored)."""
+    data = spec.model_dump(mode="json", include=set(_BEHAVIOUR))
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def literal(text: str) -> str:
+    """``text`` as a Jinja template that renders to exactly ``text``.
+
+    Raises:
+        SpecValidationError: ``text`` contains ``endraw`` (it could escape the raw block).
+    """
+    if not any(m in text for m in ("{{", "{%", "{#")):
+        return text
+    if "endraw" in text:
+        raise SpecValidationError("text contains 'endraw' and cannot be embedded in a template")
+    return "{% raw %}" + text + "{% endraw %}"
+
+
+def dummy_context(spec: AgentSpec) -> dict:
+    """A run state holding every variable a node template may read (see agents/prompts.py)."""
+    outs = {n.id: ["(output)"] for n in spec.nodes}
+    return {"question": "(question)", "instructions": "(instructions)", "fewshot": "", "draft": "(draft)",
+            "outputs": outs, "last": {k: v[0] for k, v in outs.items()}, "iteration": 0, "sample": 0,
+            "memory": "", "own": "(own)", "peers": ["(peer)"], "candidates": ["(a)", "(b)"], "steps": [],
+            "feedback": ""}
+
+
+def check_renderable(spec: AgentSpec) -> None:
+    """Render each template of ``spec`` against :func:`dummy_context`.
+
+    Raises:
+        SpecValidationError: naming the node and field whose template fails (unknown variable,
+            unknown ``@template``, syntax error).
+    """
+    ctx = dummy_context(spec)
+    fields: list[tuple[str, str | None]] = [("reflect_prompt", spec.reflect_prompt)]
+    for n in spec.nodes:
+        fields += [(f"node {n.id!r} system", n.system), (f"node {n.id!r} prompt", n.prompt)]
+        if n.search is not None:
+            fields.append((f"node {n.id!r} search.step_prompt", n.search.step_prompt))
+    for where, ref in fields:
+        if not ref:
+            continue
+        try:
+            render(ref, ctx)
+        except Exception as exc:
+            raise SpecValidationError(f"{where}: template does not render: {type(exc).__name__}: {exc}") from None
+
+
+def _node_calls(n: NodeSpec) -> int:
+    if n.kind == "vote":
+        return 1 if n.tiebreak == "judge" else 0
+    if n.kind == "search" and n.search is not None:
+        s = n.search
+        if s.method in ("best-of-n", "weighted-vote"):
+            return 2 * s.n
+        per_depth = s.beam_width * s.expansions * (2 + s.lookahead_steps)
+        return s.max_samples * 2 if s.max_samples else per_depth * s.max_steps
+    return n.samples
+
+
+def estimate_calls(spec: AgentSpec) -> int:
+    """Upper bound on model calls for one question.
+
+    An acyclic graph runs each node at most once; a graph with a loop runs at most
+    ``max_steps`` nodes. Search nodes count their generations and (LLM-judge) gradings; Reflexion
+    trials multiply the total and add a self-evaluation per trial (``evaluator="llm"``) and a
+    reflection between trials.
+    """
+    calls = {n.id: _node_calls(n) for n in spec.nodes}
+    graph = {n.id: [e.target for e in spec.edges if e.source == n.id] for n in spec.nodes}
+    state: dict[str, int] = {}
+
+    def cyclic(v: str) -> bool:
+        state[v] = 1
+        for w in graph.get(v, []):
+            if w in graph and (state.get(w) == 1 or (w not in state and cyclic(w))):
+                return True
+        state[v] = 2
+        return False
+
+    per_run = spec.max_steps * max(calls.values()) if cyclic(spec.entry) else sum(calls.values())
+    per_run = min(per_run, spec.max_steps * max(calls.values()))
+    extra = 0 if spec.trials == 1 else (2 * spec.trials - 1 if spec.evaluator == "llm" else spec.trials - 1)
+    return per_run * spec.trials + extra
+
+
+def _texts(spec: AgentSpec) -> str:
+    parts = []
+    for n in spec.nodes:
+        for ref in (n.system, n.prompt):
+            if ref:
+                try:
+                    parts.append(template_source(ref))
+                except Exception:
+                    parts.append(ref)
+    return "\n".join(parts)
+
+
+def _skeleton(spec: AgentSpec) -> str:
+    data = spec.model_dump(mode="json", include=set(_BEHAVIOUR))
+    for n in data["nodes"]:
+        n.pop("system", None), n.pop("prompt", None), n.pop("role", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def similarity(a: AgentSpec, b: AgentSpec) -> float:
+    """0.0 when the graphs differ in structure, else the similarity (0-1) of their prompt texts."""
+    if _skeleton(a) != _skeleton(b):
+        return 0.0
+    return difflib.SequenceMatcher(None, _texts(a), _texts(b), autojunk=False).ratio()
+
+
+def text_similarity(a: str, b: str) -> float:
+    """Similarity (0-1) of two texts after lower-casing and collapsing whitespace."""
+    na, nb = " ".join(a.lower().split()), " ".join(b.lower().split())
+    return difflib.SequenceMatcher(None, na, nb, autojunk=False).ratio()
+
+
+def answer_nodes(spec: AgentSpec) -> list[NodeSpec]:
+    """The answer-bearing ``llm``/``search`` nodes, in spec order."""
+    return [n for n in spec.nodes if n.answer and n.kind in ("llm", "search")]
+
+
+def compact_json(spec: AgentSpec) -> str:
+    """The spec as one-line JSON without defaults or metadata (for meta prompts)."""
+    return spec.model_dump_json(exclude_defaults=True, exclude={"metadata"})

@@ -1,0 +1,180 @@
+"""Meta-search quality benchmark on GSM8K with the embedded 0.5B model.
+
+For each search level (prompt, module, system) the search runs on GSM8K train questions 1-40
+(1-20 train, 21-40 validation) with a budget of 600 LLM calls (agent, judge and meta-model calls
+together; the meta model is the same 0.5B model), then the best agent of each level and the
+``cot`` baseline are scored on train questions 41-140, which the search never saw. Prints a table
+of held-out accuracy with bootstrap 95% intervals and the budget each search used, and writes
+``benchmarks/results/search/summary.json`` and ``heldout_accuracy.png``.
+
+Everything is resumable: each search keeps its run store in ``benchmarks/results/search/<level>/``
+and the held-out evaluations share ``heldout.sqlite``; rerun the same command to continue after
+an interruption (nothing already paid for is called again). The completion cache is in
+``benchmarks/results/search/cache``.
+
+``--dspy`` adds DSPy's COPRO and MIPROv2 (if ``dspy`` is installed) on the same split, same model,
+for a side-by-side: DSPy programs are ``ChainOfThought("question -> answer")`` scored with the same
+GSM8K metric; their LLM calls are counted from the LM's history (DSPy has no hard call budget, so
+their spend is reported, not capped).
+
+On 2 CPU cores the 0.5B model answers a GSM8K question in about 9 s: a 600-call search takes
+roughly 1.5 h, and each held-out evaluation of 100 questions 15 min (more for multi-call agents).
+
+Usage:
+    python benchmarks/bench_search_gsm8k.py [--levels prompt,module,system] [--budget 600]
+        [--model local/qwen2.5-coder-0.5b-instruct] [--meta-model M] [--dspy] [--report-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from agentforge.agents import build_agent_spec
+from agentforge.llm import LLM
+from agentforge.search import Budget, Evaluator, RunStore, make_optimizer, write_outputs
+from agentforge.tasks import load_task
+
+ROOT = Path(__file__).parent / "results" / "search"
+MODEL = "local/qwen2.5-coder-0.5b-instruct"
+
+
+def split():
+    """(task, train 1-20, validation 21-40, held-out test 41-140) of the GSM8K train file."""
+    task = load_task("gsm8k", limit=140)
+    ex = task.examples
+    return task, ex[:20], ex[20:40], ex[40:140]
+
+
+def llm_for(model: str, max_tokens: int = 512) -> LLM:
+    return LLM(model=model, seed=0, temperature=0.0, max_tokens=max_tokens, cache_dir=str(ROOT / "cache"))
+
+
+def run_search(level: str, args, task, train, val) -> dict:
+    out = ROOT / level
+    t0 = time.time()
+
+    def on_event(ev, opt) -> None:
+        if ev.kind in ("evaluate", "reject", "fail", "stop"):
+            best = "-" if ev.best_score is None else f"{ev.best_score:.3f}"
+            print(f"  [{level}] step {ev.step} {ev.kind}: {ev.message[:100]} | calls {ev.calls}/{args.budget} "
+                  f"best {best} | {time.time() - t0:.0f}s", flush=True)
+
+    llm = llm_for(args.model)
+    meta = llm_for(args.meta_model or args.model, max_tokens=1024)
+    opt = make_optimizer(level, task, llm, meta_llm=meta, store=RunStore(out / "store.sqlite"), resume=True,
+                         concurrency=args.concurrency, max_candidates=args.max_candidates,
+                         max_failures=args.max_failures, on_event=on_event)
+    result = opt.optimize(build_agent_spec("cot"), train, val, Budget(max_calls=args.budget))
+    return {"result": result, "summary": write_outputs(result, out)}
+
+
+def heldout(spec, args, task, test) -> dict:
+    ev = Evaluator(task, llm_for(args.model), store=RunStore(ROOT / "heldout.sqlite"), concurrency=args.concurrency)
+    res = asyncio.run(ev.aevaluate(spec, test))
+    return {"accuracy": round(res.accuracy, 4), "ci": [round(x, 4) for x in res.accuracy_ci], "n": res.n,
+            "calls_per_example": round(res.calls_per_example, 2), "errors": res.errors}
+
+
+def run_dspy(args, task, train, val, test) -> list[dict]:
+    try:
+        import dspy
+    except ImportError:
+        print("dspy is not installed (pip install dspy); skipping the DSPy side-by-side")
+        return []
+    from agentforge.llm import local
+
+    local.ensure_registered()  # DSPy goes through litellm too: the local/ provider serves it
+    lm = dspy.LM(args.model, temperature=0.0, max_tokens=512, cache=True)
+    dspy.configure(lm=lm)
+
+    def to_dspy(examples):
+        return [dspy.Example(question=e.question, answer=e.gold).with_inputs("question") for e in examples]
+
+    def metric(example, pred, trace=None):
+        return bool(task.score(task.extract(str(getattr(pred, "answer", "")) or ""), example_by_q[example.question]))
+
+    example_by_q = {e.question: e for e in [*train, *val, *test]}
+    rows = []
+    for name in ("COPRO", "MIPROv2"):
+        before = len(lm.history)
+        student = dspy.ChainOfThought("question -> answer")
+        t0 = time.time()
+        if name == "COPRO":
+            opt = dspy.teleprompt.COPRO(metric=metric, breadth=4, depth=2)
+            program = opt.compile(student, trainset=to_dspy(train + val), eval_kwargs={"num_threads": 1})
+        else:
+            opt = dspy.teleprompt.MIPROv2(metric=metric, auto="light", num_threads=1)
+            program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val))
+        calls = len(lm.history) - before
+        correct = [metric(d, program(question=d.question)) for d in to_dspy(test)]
+        from agentforge.search import bootstrap_ci
+
+        rows.append({"level": f"dspy-{name}", "accuracy": round(sum(correct) / len(correct), 4),
+                     "ci": [round(x, 4) for x in bootstrap_ci([float(c) for c in correct])],
+                     "search_calls": calls, "wall_s": round(time.time() - t0, 1)})
+    return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = [r["level"] for r in rows]
+    acc = [r["accuracy"] for r in rows]
+    err = [[a - r["ci"][0] for a, r in zip(acc, rows)], [r["ci"][1] - a for a, r in zip(acc, rows)]]
+    ax.bar(names, acc, yerr=err, capsize=4, color=["tab:gray"] + ["tab:blue"] * (len(rows) - 1))
+    ax.set_ylabel("held-out accuracy (GSM8K train 41-140)")
+    ax.set_title("best agent of each search level vs cot (0.5B model)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--levels", default="prompt,module,system")
+    ap.add_argument("--budget", type=int, default=600, help="LLM calls per search")
+    ap.add_argument("--model", default=MODEL)
+    ap.add_argument("--meta-model", default=None, help="proposing model (default: --model)")
+    ap.add_argument("--max-candidates", type=int, default=30)
+    ap.add_argument("--max-failures", type=int, default=10, help="failed proposal steps in a row that end a search")
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--dspy", action="store_true", help="add DSPy COPRO / MIPROv2 (needs dspy)")
+    ap.add_argument("--report-only", action="store_true", help="print the last summary.json and exit")
+    args = ap.parse_args()
+    ROOT.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        print(json.dumps(json.loads((ROOT / "summary.json").read_text()), indent=2))
+        return
+    task, train, val, test = split()
+    base = heldout(build_agent_spec("cot"), args, task, test)
+    rows = [{"level": "cot (baseline)", "agent": "cot", **base, "search_calls": 0}]
+    for level in [x.strip() for x in args.levels.split(",") if x.strip()]:
+        print(f"== {level}-level search, budget {args.budget} calls", flush=True)
+        got = run_search(level, args, task, train, val)
+        s, best = got["summary"], got["result"].best_spec
+        rows.append({"level": level, "agent": best.name, "val_score": s["best_score"],
+                     **heldout(best, args, task, test), "search_calls": s["llm_calls"], "search_tokens": s["tokens"],
+                     "search_wall_s": s["wall_s"], "stop_reason": s["stop_reason"]})
+    if args.dspy:
+        rows += run_dspy(args, task, train, val, test)
+    print(f"\n{'level':16} {'agent':40} {'held-out acc [95% CI]':26} {'calls/q':>8} {'search calls':>13}")
+    for r in rows:
+        ci = f"{r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
+        print(f"{r['level']:16} {str(r.get('agent', '')):40} {ci:26} {r.get('calls_per_example', '-')!s:>8} "
+              f"{r.get('search_calls', '-')!s:>13}")
+    (ROOT / "summary.json").write_text(json.dumps({"model": args.model, "budget_calls": args.budget,
+                                                   "train": "1-20", "val": "21-40", "test": "41-140",
+                                                   "rows": rows}, indent=2))
+    plot(rows, ROOT / "heldout_accuracy.png")
+
+
+if __name__ == "__main__":
+    main()
