@@ -158,5 +158,6 @@ def test_templates_are_sandboxed(toy_task):
 
 
 def test_unknown_agent_lists_valid():
-    with pytest.raises(UnknownNameError, match="valid agents: cot, debate, reflexion, self-consistency, self-refine"):
+    with pytest.raises(UnknownNameError, match="valid agents: beam-search, best-of-n, cot, debate, lookahead, "
+                                               "reflexion, self-consistency, self-refine"):
         build_agent_spec("reflexive")
