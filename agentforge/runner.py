@@ -20,13 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.agents import Agent, AgentSpec
-from agentforge.errors import UserError
+import jinja2
+
+from agentforge.errors import ModelRequestsForbiddenError, UserError
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 from agentforge.tasks import Example, Task
 
+CONFIG_ERRORS = (UserError, jinja2.UndefinedError, jinja2.exceptions.SecurityError, ModelRequestsForbiddenError)
+"""Errors that mean the run itself is misconfigured: raised, not recorded as an example's error."""
+
 SUMMARY_KEYS = ("task", "agent", "model", "n", "correct", "accuracy", "errors", "llm_calls", "prompt_tokens",
                 "completion_tokens", "cost_usd", "wall_s")
+
+
+def _label(obj: Any) -> str | None:
+    """A stable name for a judge (no memory addresses), recorded in run.json."""
+    if obj is None:
+        return None
+    text = repr(obj)
+    return getattr(obj, "__name__", type(obj).__name__) if " at 0x" in text else text
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -103,6 +116,9 @@ class Runner:
         self.agent = Agent(spec, llm, task, memory=memory, judge=judge)
         self.on_result = on_result
         self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
+        self.settings = {"temperature": llm.temperature, "max_tokens": llm.max_tokens, "top_p": llm.top_p,
+                         "seed": llm.seed, "judge": _label(judge),
+                         "memory": type(memory).__name__ if memory is not None else None}
 
     @property
     def results_path(self) -> Path:
@@ -113,12 +129,15 @@ class Runner:
         run_json = self.out / "run.json"
         if run_json.exists():
             prev = json.loads(run_json.read_text())
-            for key in ("task", "agent_spec_hash", "model"):
-                if prev.get(key) != self.meta[key]:
-                    raise UserError(f"{self.out} holds a run with {key}={prev.get(key)!r}, not {self.meta[key]!r}; "
+            now = {**self.meta, **self.settings}
+            prev_all = {**prev, **(prev.get("settings") or {})}
+            for key in ("task", "agent_spec_hash", "model", *self.settings):
+                if key in prev_all and prev_all[key] != now[key]:
+                    raise UserError(f"{self.out} holds a run with {key}={prev_all[key]!r}, not {now[key]!r}; "
                                     "use another --out to start a new run")
         else:
-            run_json.write_text(json.dumps({**self.meta, "spec": self.spec.model_dump(mode="json")}, indent=2))
+            run_json.write_text(json.dumps({**self.meta, "settings": self.settings,
+                                            "spec": self.spec.model_dump(mode="json")}, indent=2))
         rows = read_results(self.results_path)
         kept = [r for r in rows if not r.get("error")]
         if len(kept) != len(rows) or self.results_path.exists():
@@ -139,6 +158,8 @@ class Runner:
             learn = getattr(self.agent.memory, "aafter_episode", None)
             if learn is not None:  # memory writes happen before the row is written (ids are idempotent)
                 row["memory_ids"] = await learn(ex.question, ex, res, correct)
+        except CONFIG_ERRORS:  # a broken spec or setup fails every example: stop, do not record
+            raise
         except Exception as exc:  # recorded per example; the run goes on
             row.update(prediction=None, correct=False, trajectory=[], usage=Usage().model_dump(),
                        error=f"{type(exc).__name__}: {exc}")
@@ -179,6 +200,9 @@ class Runner:
             finally:
                 for p in pending:
                     p.cancel()
+        flush = getattr(self.agent.memory, "aflush", None)
+        if flush is not None:
+            await flush()
         return self._write_summary(rows, prev_wall + time.perf_counter() - t0)
 
     def _write_summary(self, rows: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:

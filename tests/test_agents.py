@@ -161,3 +161,25 @@ def test_unknown_agent_lists_valid():
     with pytest.raises(UnknownNameError, match="valid agents: beam-search, best-of-n, cot, debate, lookahead, "
                                                "reflexion, self-consistency, self-refine"):
         build_agent_spec("reflexive")
+
+
+def test_unknown_template_variable_is_a_validation_error():
+    data = build_agent_spec("cot").model_dump()
+    data["nodes"][0]["prompt"] = "Q: {{ questoin }}"
+    with pytest.raises(SpecValidationError, match=r"node 'solve'.*unknown template variable.*questoin"):
+        AgentSpec.validate_dict(data)
+
+
+def test_condition_value_must_fit_its_kind():
+    data = build_agent_spec("self-refine").model_dump()
+    data["edges"][3]["when"][0]["value"] = "three"
+    with pytest.raises(SpecValidationError, match="visits_at_least .* needs an integer"):
+        AgentSpec.validate_dict(data)
+
+
+def test_loop_past_max_steps_keeps_the_calls_made(toy_task):
+    data = build_agent_spec("self-refine", max_iters=50).model_dump()
+    data["max_steps"] = 5
+    res, fm = run(AgentSpec.validate_dict(data), lambda m, i: "still wrong. Answer: 4", toy_task)
+    assert res.metadata == {"truncated": True}
+    assert len(res.trajectory) == len(fm.calls) == 5 and res.answer == "4"

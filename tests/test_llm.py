@@ -118,3 +118,50 @@ def test_sync_call_inside_event_loop_is_refused():
 
     with pytest.raises(UserError, match="acomplete"):
         asyncio.run(go())
+
+
+def test_remote_calls_get_per_sample_seeds_and_no_private_fields(monkeypatch, tmp_path):
+    from litellm.types.utils import ModelResponse
+
+    from agentforge.llm import model_requests_allowed
+    from agentforge.llm.client import sample_seed
+
+    sent = []
+
+    async def fake_acompletion(**kwargs):
+        sent.append(kwargs)
+        resp = ModelResponse()
+        resp.choices[0].message.content = "ok"
+        return resp
+
+    monkeypatch.setattr(litellm, "acompletion", fake_acompletion)
+    llm = LLM(model="openai/gpt-test", seed=7, cache=False, extra={"api_base": "http://127.0.0.1:9", "api_key": "sk-x"})
+    with model_requests_allowed(True):
+        for i in range(3):
+            llm.complete(MSGS, sample_index=i)
+    assert [k["seed"] for k in sent] == [sample_seed(7, i) for i in range(3)]
+    assert len({k["seed"] for k in sent}) == 3
+    assert all("extra_body" not in k and k["drop_params"] is True for k in sent)
+    assert "sk-x" not in repr(llm)
+
+
+def test_cache_key_separates_api_bases_but_ignores_secrets(tmp_path):
+    from agentforge.llm.cache import cache_key
+
+    fm = FunctionModel(lambda m, i: f"{len(fm.calls)}", name="keyed")
+    x = LLM(model=fm, cache_dir=str(tmp_path), extra={"api_key": "one"})
+    y = LLM(model=fm, cache_dir=str(tmp_path), extra={"api_key": "two"})
+    assert x.complete(MSGS).text == y.complete(MSGS).text  # secrets are not part of the key
+    assert cache_key("m", MSGS, {}, 0) != cache_key("m", MSGS, {"extra": {"api_base": "http://b"}}, 0)
+
+
+def test_fake_model_returning_non_text_is_not_retried():
+    calls = []
+
+    def bad(m, i):
+        calls.append(1)
+        return None
+
+    with pytest.raises(ModelCallError, match="expected str"):
+        LLM(model=bad, cache=False, backoff_s=0.0).complete(MSGS)
+    assert len(calls) == 1

@@ -184,3 +184,23 @@ def test_runner_learns_online_and_memory_reaches_prompts(store):
     assert summary["accuracy"] == 1.0 and store.count(kind="experience") == 3
     assert "Notes from earlier, similar problems" not in prompts[0]
     assert "Solved similar problem" in prompts[-1]
+
+
+def test_runner_flushes_pending_insight_episodes_at_the_end(store):
+    task = load_task("gsm8k", limit=3)
+    asked = []
+
+    def fn(m, i):
+        if "Propose at most" in m[-1]["content"]:
+            asked.append(m[-1]["content"])
+            return "ADD: Read the question twice before computing."
+        return "Answer: 1"
+
+    llm = LLM(model=fn, cache=False)
+    learner = MemoryLearner(store, llm, "gsm8k", learn=["insight"], insight_every=10)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        Runner(task, build_agent_spec("cot"), llm, out, memory=learner).run()
+    assert len(asked) == 1 and asked[0].count("[FAILURE]") == 3
+    assert [r.text for r in store.list(kind="insight")] == ["Read the question twice before computing."]

@@ -107,3 +107,16 @@ def test_corrupt_line_in_the_middle_is_a_clear_error(tmp_path):
     p.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
     with pytest.raises(UserError, match=r"results.jsonl:2: corrupt"):
         read_results(p)
+
+
+def test_misconfigured_spec_stops_the_run_instead_of_recording_errors(tmp_path):
+    import jinja2
+
+    from agentforge.agents import AgentSpec
+
+    data = build_agent_spec("cot").model_dump()
+    data["nodes"][0]["prompt"] = "{{ outputs.nothing.deeper }}"  # valid names, fails at render time
+    spec = AgentSpec.validate_dict(data)
+    with pytest.raises(jinja2.UndefinedError):
+        Runner(load_task("gsm8k", limit=2), spec, LLM(model=lambda m, i: "x", cache=False), tmp_path).run()
+    assert read_results(tmp_path / "results.jsonl") == []

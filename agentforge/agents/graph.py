@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Annotated, Any, Protocol, TypedDict
 
+from langgraph.errors import GraphRecursionError
 from langgraph.graph import END as LG_END
 from langgraph.graph import START, StateGraph
 
@@ -247,7 +248,14 @@ class Agent:
         t0 = time.perf_counter()
         init: RunState = {"question": question, "outputs": {}, "answers": {}, "visits": {}, "trajectory": [],
                           "memory_text": memory_text, "example": example}
-        state = await self.graph.ainvoke(init, {"recursion_limit": self.spec.max_steps})
+        state: dict = dict(init)
+        truncated = False
+        try:  # stream full states so that a run stopped at max_steps keeps what was paid for
+            async for snapshot in self.graph.astream(init, {"recursion_limit": self.spec.max_steps},
+                                                     stream_mode="values"):
+                state = snapshot
+        except GraphRecursionError:
+            truncated = True
         traj: list[LLMCall] = state.get("trajectory", [])
         if "final" in state:
             answer, text = state.get("final"), state.get("final_text", "")
@@ -255,7 +263,8 @@ class Agent:
             text = state.get("draft", "")
             answer = self.task.extract(text, example) if text else None
         return AgentResult(answer=answer, text=text, trajectory=traj, usage=usage_of(traj),
-                           votes=state.get("votes") or {}, wall_s=time.perf_counter() - t0)
+                           votes=state.get("votes") or {}, wall_s=time.perf_counter() - t0,
+                           metadata={"truncated": True} if truncated else {})
 
     def run(self, question: str, example: Any = None) -> AgentResult:
         """Synchronous ``arun`` (not from inside a running event loop)."""

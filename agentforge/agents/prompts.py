@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from agentforge.errors import UnknownNameError
@@ -52,9 +53,26 @@ def _compiled(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
-def check_template(ref: str) -> None:
-    """Parse ``ref`` (raises UnknownNameError or jinja2.TemplateSyntaxError)."""
-    _compiled(template_source(ref))
+NODE_VARIABLES = frozenset({
+    "question", "instructions", "fewshot", "draft", "outputs", "last", "iteration", "sample", "memory",
+    "own", "peers", "candidates", "steps", "feedback",
+})
+"""Every variable a template rendered by an agent may use (see the module docstring)."""
+
+
+def check_template(ref: str, variables: frozenset[str] = NODE_VARIABLES) -> None:
+    """Parse ``ref`` and check it uses only ``variables``.
+
+    Raises:
+        UnknownNameError: ``@name`` with no such bundled file.
+        jinja2.TemplateSyntaxError: the template does not parse.
+        ValueError: the template uses a variable no agent provides (a typo such as ``questoin``).
+    """
+    source = template_source(ref)
+    _compiled(source)
+    unknown = meta.find_undeclared_variables(_ENV.parse(source)) - variables
+    if unknown:
+        raise ValueError(f"unknown template variable(s) {sorted(unknown)}; available: {sorted(variables)}")
 
 
 def render(ref: str, context: dict[str, Any]) -> str:

@@ -44,6 +44,14 @@ class Condition(BaseModel):
     node: str
     value: str | int | None = None
 
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> "Condition":
+        if self.kind in ("contains", "not_contains") and not (isinstance(self.value, str) and self.value):
+            raise ValueError(f"condition {self.kind} on {self.node!r} needs a non-empty string value")
+        if self.kind == "visits_at_least" and (not isinstance(self.value, int) or self.value < 1):
+            raise ValueError(f"condition visits_at_least on {self.node!r} needs an integer value >= 1")
+        return self
+
 
 class SearchSpec(BaseModel):
     """Options of a ``search`` node: judge-guided test-time search (HF search-and-learn).

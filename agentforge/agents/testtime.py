@@ -56,7 +56,8 @@ async def _judge(agent: "Agent", judge: Judge, question: str, solutions: list[li
             if comp is not None:
                 calls.append(LLMCall(node="judge", role="judge", messages=msgs, output=comp.text,
                                      prompt_tokens=comp.usage.prompt_tokens, completion_tokens=comp.usage.completion_tokens,
-                                     latency_s=0.0 if comp.cached else comp.usage.latency_s, cached=comp.cached))
+                                     latency_s=0.0 if comp.cached else comp.usage.latency_s,
+                                     cost_usd=comp.usage.cost_usd, cached=comp.cached))
     else:
         raw = await judge.ascore_batch([(question, s) for s in solutions])
     out = []

@@ -2,8 +2,8 @@
 
 The model sees the question and the numbered steps and answers one line per step,
 ``Step k: correct|incorrect`` (template ``@step_grader``). A verdict becomes probability 1.0 or
-0.0; where the provider returns token log-probabilities, the probability of the verdict token is
-used instead (P(correct)). Steps the model gave no parsable verdict for get ``default`` (0.5),
+0.0 (verbal verdicts; log-probabilities are not used yet). Steps the model gave no parsable
+verdict for get ``default`` (0.5),
 and a malformed reply is logged, never raised. As in "LLM-as-a-judge" (Zheng et al. 2023)
 applied per step, as in process supervision (Lightman et al. 2023).
 """

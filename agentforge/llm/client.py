@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import weakref
 from contextlib import contextmanager
@@ -39,7 +40,26 @@ RETRYABLE = (
     litellm.APIConnectionError,
     litellm.ServiceUnavailableError,
     litellm.InternalServerError,
+    litellm.BadGatewayError,
 )
+IN_PROCESS = ("local/", "fake/")
+_SECRET = re.compile(r"key|token|secret|password|header|auth", re.IGNORECASE)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return False
+    if isinstance(exc, RETRYABLE):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(exc, litellm.APIError) and isinstance(status, int) and status >= 500
+
+
+def sample_seed(seed: int | None, sample_index: int) -> int | None:
+    """The seed of sample ``sample_index`` derived from a base seed (None stays None)."""
+    if seed is None:
+        return None
+    return (int(seed) * 1_000_003 + sample_index) % (2**31 - 1)
 
 _SEMAPHORES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
     weakref.WeakKeyDictionary()
@@ -65,8 +85,8 @@ class LLM(BaseModel):
         temperature: sampling temperature (default 0.0, greedy).
         max_tokens: completion token cap (default 512).
         top_p: nucleus sampling mass, None for the provider default.
-        seed: base seed; sample ``i`` of a call uses a seed derived from (seed, i) where the
-            provider supports seeds.
+        seed: base seed; sample ``i`` of a call uses ``sample_seed(seed, i)`` where the provider
+            supports seeds (providers that do not are sent no seed).
         stop: stop sequences.
         timeout: seconds per attempt (default 120).
         retries: extra attempts after a retryable failure (default 3), exponential backoff
@@ -75,7 +95,8 @@ class LLM(BaseModel):
             (llama.cpp serializes anyway) and 16 otherwise.
         cache: use the on-disk completion cache (default True; ``AGENTFORGE_CACHE=0`` disables).
         cache_dir: cache folder, default ``$AGENTFORGE_HOME/cache/completions``.
-        extra: further litellm keyword arguments (``api_base``, ...); never part of cache keys.
+        extra: further litellm keyword arguments (``api_base``, ...); part of cache keys except
+            secret-like ones (key, token, secret, password, header, auth); never in ``repr``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -92,7 +113,7 @@ class LLM(BaseModel):
     max_concurrency: int | None = None
     cache: bool = True
     cache_dir: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @field_validator("model", mode="before")
     @classmethod
@@ -115,10 +136,11 @@ class LLM(BaseModel):
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         per_loop = _SEMAPHORES.setdefault(loop, {})
-        if self.model not in per_loop:
-            limit = self.max_concurrency or (1 if self.model.startswith("local/") else 16)
-            per_loop[self.model] = asyncio.Semaphore(limit)
-        return per_loop[self.model]
+        limit = self.max_concurrency or (1 if self.model.startswith("local/") else 16)
+        key = f"{self.model}\x1f{limit}"
+        if key not in per_loop:
+            per_loop[key] = asyncio.Semaphore(limit)
+        return per_loop[key]
 
     async def acomplete(self, messages: list[Message], *, sample_index: int = 0, **overrides: Any) -> Completion:
         """Run one chat completion.
@@ -143,7 +165,11 @@ class LLM(BaseModel):
             local.ensure_registered()
         params = self._params(overrides)
         use_cache = self.cache and cache_enabled()
-        key = cache_key(self.model, messages, params, sample_index) if use_cache else ""
+        keyed = dict(params)
+        public_extra = {k: v for k, v in self.extra.items() if not _SECRET.search(k)}
+        if public_extra:  # e.g. api_base: the same model id behind two servers must not share entries
+            keyed["extra"] = public_extra
+        key = cache_key(self.model, messages, keyed, sample_index) if use_cache else ""
         store = CompletionCache(self.cache_dir) if use_cache else None
         if store is not None and (hit := store.get(key)) is not None:
             return hit
@@ -158,20 +184,24 @@ class LLM(BaseModel):
         while True:
             t0 = time.perf_counter()
             try:
-                resp = await litellm.acompletion(
-                    model=self.model, messages=messages, timeout=self.timeout,
-                    extra_body={"sample_index": sample_index}, **params, **self.extra,
-                )
+                if self.model.startswith(IN_PROCESS):  # our providers derive per-sample seeds themselves
+                    kwargs = {"extra_body": {"sample_index": sample_index}}
+                else:  # remote: per-sample seed; drop parameters a provider does not take (e.g. seed)
+                    kwargs = {"drop_params": True}
+                    if "seed" in params:
+                        params = {**params, "seed": sample_seed(params["seed"], sample_index)}
+                resp = await litellm.acompletion(model=self.model, messages=messages, timeout=self.timeout,
+                                                 **kwargs, **params, **self.extra)
                 return _to_completion(self.model, resp, time.perf_counter() - t0)
-            except RETRYABLE as exc:
-                if isinstance(exc, litellm.ContextWindowExceededError) or attempt >= self.retries:
+            except ModelRequestsForbiddenError:
+                raise
+            except Exception as exc:
+                if not _retryable(exc):  # bad request, auth, a provider bug: retrying cannot help
+                    raise ModelCallError(f"{self.model}: {type(exc).__name__}: {exc}") from exc
+                if attempt >= self.retries:
                     raise ModelCallError(f"{self.model}: {type(exc).__name__} after {attempt + 1} attempt(s): {exc}") from exc
                 await asyncio.sleep(min(30.0, self.backoff_s * 2**attempt))
                 attempt += 1
-            except ModelRequestsForbiddenError:
-                raise
-            except Exception as exc:  # bad request, auth, a provider bug: retrying cannot help
-                raise ModelCallError(f"{self.model}: {type(exc).__name__}: {exc}") from exc
 
     def complete(self, messages: list[Message], *, sample_index: int = 0, **overrides: Any) -> Completion:
         """Synchronous ``acomplete`` (must not be called from inside a running event loop)."""

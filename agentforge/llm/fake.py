@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import inspect
-import itertools
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +45,6 @@ class CallInfo:
 
 FakeFn = Callable[[list[dict], CallInfo], "str | Awaitable[str]"]
 _FUNCTIONS: dict[str, "FunctionModel"] = {}
-_ids = itertools.count()
 
 
 def _count_tokens(text: str) -> int:
@@ -57,7 +56,8 @@ class FunctionModel:
 
     Args:
         fn: the script. It may raise to simulate a provider failure (e.g. ``litellm.Timeout``).
-        name: the model name; a unique one is generated when omitted.
+        name: the model name; a unique one (``fn-<random hex>``) is generated when omitted, so an
+            anonymous script never shares completion-cache entries with another process's.
 
     Attributes:
         model_id: the litellm model id to pass wherever a model id is expected.
@@ -66,7 +66,7 @@ class FunctionModel:
 
     def __init__(self, fn: FakeFn, name: str | None = None):
         self.fn = fn
-        self.name = name or f"fn{next(_ids)}"
+        self.name = name or f"fn-{uuid.uuid4().hex[:12]}"
         self.calls: list[tuple[list[dict], CallInfo]] = []
         _FUNCTIONS[self.name] = self
         _ensure_registered()
@@ -113,7 +113,8 @@ class _FakeProvider(SyncProvider):
 
     def _finish(self, model_response, model, messages, text):
         if not isinstance(text, str):
-            raise TypeError(f"fake model {model!r} returned {type(text).__name__}, expected str")
+            raise as_litellm_error(TypeError(f"fake model {model!r} returned {type(text).__name__}, expected str"),
+                                   model, PROVIDER)
         prompt = " ".join(str(m.get("content", "")) for m in messages)
         return fill_response(model_response, model, text, _count_tokens(prompt), _count_tokens(text))
 

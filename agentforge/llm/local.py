@@ -65,10 +65,11 @@ def get_engine(model: str) -> _Engine:
 
 
 def _sample_seed(params: dict[str, Any]) -> int:
+    from agentforge.llm.client import sample_seed
+
     extra = params.get("extra_body") or {}
     base = params.get("seed")
-    base = 0 if base is None else int(base)
-    return (base * 1_000_003 + int(extra.get("sample_index", 0))) % (2**31 - 1)
+    return sample_seed(0 if base is None else int(base), int(extra.get("sample_index", 0)))
 
 
 class LocalProvider(SyncProvider):

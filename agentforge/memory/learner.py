@@ -93,10 +93,24 @@ class MemoryLearner:
                 self._pending.append({"question": question, "solution": result.text or "", "correct": correct,
                                       "id": exp_id})
                 if len(self._pending) >= self.insight_every:
-                    batch, self._pending = self._pending, []
-                    report = await self.insights.aupdate(batch, [e["id"] for e in batch if e["id"]])
-                    log.info("insights: %d applied, %d skipped, %d retired", len(report.applied),
-                             len(report.skipped), len(report.retired))
+                    await self.aflush()
         except Exception as exc:  # learning must never kill the run
             log.warning("memory learning failed for episode %s: %s: %s", key, type(exc).__name__, exc)
         return ids
+
+    async def aflush(self) -> None:
+        """Run insight extraction on the episodes still pending (the runner calls it at the end).
+
+        Episodes pending when a process is killed are not replayed: insights are only ever
+        extracted from completed batches, so a kill loses at most ``insight_every - 1`` episodes'
+        contribution to insights (their experiences and reflections are stored).
+        """
+        if "insight" not in self.learn or not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            report = await self.insights.aupdate(batch, [e["id"] for e in batch if e["id"]])
+            log.info("insights: %d applied, %d skipped, %d retired", len(report.applied),
+                     len(report.skipped), len(report.retired))
+        except Exception as exc:
+            log.warning("insight extraction failed: %s: %s", type(exc).__name__, exc)
