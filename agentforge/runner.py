@@ -161,8 +161,11 @@ class Runner:
         except CONFIG_ERRORS:  # a broken spec or setup fails every example: stop, do not record
             raise
         except Exception as exc:  # recorded per example; the run goes on
-            row.update(prediction=None, correct=False, trajectory=[], usage=Usage().model_dump(),
-                       error=f"{type(exc).__name__}: {exc}")
+            from agentforge.agents.graph import usage_of
+
+            partial = list(getattr(exc, "partial_trajectory", []))  # calls already paid for still count
+            row.update(prediction=None, correct=False, trajectory=[c.model_dump() for c in partial],
+                       usage=usage_of(partial).model_dump(), error=f"{type(exc).__name__}: {exc}")
         row["wall_s"] = round(time.perf_counter() - t0, 3)
         return row
 

@@ -120,3 +120,14 @@ def test_misconfigured_spec_stops_the_run_instead_of_recording_errors(tmp_path):
     with pytest.raises(jinja2.UndefinedError):
         Runner(load_task("gsm8k", limit=2), spec, LLM(model=lambda m, i: "x", cache=False), tmp_path).run()
     assert read_results(tmp_path / "results.jsonl") == []
+
+
+def test_failed_example_still_counts_the_calls_it_paid_for(tmp_path):
+    def fn(m, i):
+        if "Your previous answer" in m[-1]["content"]:
+            raise RuntimeError("round 1 failed")
+        return "Answer: 1"
+
+    s = Runner(load_task("gsm8k", limit=1), build_agent_spec("debate", agents=3, rounds=1),
+               LLM(model=fn, cache=False), tmp_path).run()
+    assert s["errors"] == 1 and s["llm_calls"] == 3  # round 0 was paid for

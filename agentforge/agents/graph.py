@@ -86,6 +86,7 @@ class Agent:
 
     ``await agent.arun(question)`` returns an ``AgentResult``. Model failures propagate as
     ``ModelCallError``; a template referring to an unknown variable raises ``jinja2.UndefinedError``.
+    An exception leaving a run carries ``partial_trajectory``: the calls of the nodes that finished.
     """
 
     def __init__(self, spec: AgentSpec, llm: LLM, task: AnswerFormat, memory: Any = None, judge: Any = None):
@@ -256,6 +257,9 @@ class Agent:
                 state = snapshot
         except GraphRecursionError:
             truncated = True
+        except Exception as exc:  # let callers account for the calls already paid for
+            exc.partial_trajectory = list(state.get("trajectory", []))  # type: ignore[attr-defined]
+            raise
         traj: list[LLMCall] = state.get("trajectory", [])
         if "final" in state:
             answer, text = state.get("final"), state.get("final_text", "")
