@@ -63,11 +63,14 @@ def report() -> list[dict]:
         path = ROOT / model / agent / "summary.json"
         if path.exists():
             s = json.loads(path.read_text())
+            results = [json.loads(x) for x in (path.parent / "results.jsonl").read_text().splitlines() if x.strip()]
+            s["s_per_q"] = sum(r.get("wall_s", 0.0) for r in results) / max(len(results), 1)
             rows.append({**s, "model": short(model)})
-    print(f"\n{'model':6} {'agent':17} {'n':>3} {'acc':>6} {'calls':>6} {'prompt_tok':>10} {'compl_tok':>9} {'wall_s':>8} {'s/q':>6}")
+    print("\n(s/q: mean wall seconds per question from results.jsonl; wall_s: the run's total)")
+    print(f"{'model':6} {'agent':17} {'n':>3} {'acc':>6} {'calls':>6} {'prompt_tok':>10} {'compl_tok':>9} {'wall_s':>8} {'s/q':>6}")
     for r in rows:
         print(f"{r['model']:6} {r['agent']:17} {r['n']:>3} {r['accuracy']:>6.3f} {r['llm_calls']:>6} "
-              f"{r['prompt_tokens']:>10} {r['completion_tokens']:>9} {r['wall_s']:>8.0f} {r['wall_s'] / max(r['n'], 1):>6.1f}")
+              f"{r['prompt_tokens']:>10} {r['completion_tokens']:>9} {r['wall_s']:>8.0f} {r['s_per_q']:>6.1f}")
     if rows:
         import matplotlib
 
