@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from agentforge.errors import DataFormatError, UserError
 from agentforge.memory.embeddings import Embedder, EmbedderLike
+from agentforge.memory.filters import parse_where
 from agentforge.memory.records import RECORD_KINDS, MemoryRecord, SearchHit
 
 _DEFAULT_EMBEDDER: Embedder | None = None
@@ -105,7 +106,6 @@ class MemoryStore(ABC):
     def get(self, id: str) -> MemoryRecord | None:
         """Return the record with this id, or None when there is none."""
 
-    @abstractmethod
     def search(
         self,
         query: str | np.ndarray,
@@ -126,6 +126,18 @@ class MemoryStore(ABC):
         Raises:
             UserError: for k < 1, an unknown kind, a bad filter, or a vector of the wrong size.
         """
+        if k < 1:
+            raise UserError(f"k must be >= 1, got {k}")
+        check_kind(kind)
+        parse_where(where)
+        return self._search(self._query_vector(query), k, kind, namespace, where)
+
+    @abstractmethod
+    def _search(
+        self, vector: np.ndarray, k: int, kind: str | None, namespace: str | None, where: Mapping[str, Any] | None
+    ) -> list[SearchHit]:
+        """The backend's nearest-neighbour query: ``vector`` is the unit ``(dim,)`` query and the
+        other arguments are already validated by ``search``; hits sorted by similarity, best first."""
 
     @abstractmethod
     def update(self, record: MemoryRecord) -> None:

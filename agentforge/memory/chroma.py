@@ -183,19 +183,11 @@ class ChromaMemory(MemoryStore):
             return None
         return _from_chroma(got["ids"][0], got["documents"][0], got["metadatas"][0])
 
-    def search(
-        self,
-        query: str | np.ndarray,
-        k: int = 5,
-        kind: str | None = None,
-        namespace: str | None = None,
-        where: Mapping[str, Any] | None = None,
+    def _search(
+        self, vector: np.ndarray, k: int, kind: str | None, namespace: str | None, where: Mapping[str, Any] | None
     ) -> builtins.list[SearchHit]:
         """Nearest records by cosine similarity (see :meth:`MemoryStore.search`)."""
-        if k < 1:
-            raise UserError(f"k must be >= 1, got {k}")
         flt = chroma_where(kind, namespace, where)
-        vector = self._query_vector(query)
         col = self._col()
         res = col.query(
             query_embeddings=vector[None, :], n_results=k, where=flt, include=["documents", "metadatas", "distances"]

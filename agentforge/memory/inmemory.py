@@ -163,20 +163,11 @@ class InMemoryMemory(MemoryStore):
             mask = ns_mask if mask is None else mask & ns_mask
         return mask
 
-    def search(
-        self,
-        query: str | np.ndarray,
-        k: int = 5,
-        kind: str | None = None,
-        namespace: str | None = None,
-        where: Mapping[str, Any] | None = None,
+    def _search(
+        self, vector: np.ndarray, k: int, kind: str | None, namespace: str | None, where: Mapping[str, Any] | None
     ) -> builtins.list[SearchHit]:
         """Exact top-k by cosine similarity (see :meth:`MemoryStore.search`)."""
-        if k < 1:
-            raise UserError(f"k must be >= 1, got {k}")
         conditions = parse_where(where)
-        check_kind(kind)
-        vector = self._query_vector(query)
         self._ensure()
         with self._lock:
             n = len(self._ids)

@@ -186,19 +186,11 @@ class QdrantMemory(MemoryStore):
             found = self._qc().retrieve(self.collection_name, ids=[point_id(id)], with_payload=True)
         return _record(found[0].payload) if found else None
 
-    def search(
-        self,
-        query: str | np.ndarray,
-        k: int = 5,
-        kind: str | None = None,
-        namespace: str | None = None,
-        where: Mapping[str, Any] | None = None,
+    def _search(
+        self, vector: np.ndarray, k: int, kind: str | None, namespace: str | None, where: Mapping[str, Any] | None
     ) -> builtins.list[SearchHit]:
         """Nearest records by cosine similarity (see :meth:`MemoryStore.search`)."""
-        if k < 1:
-            raise UserError(f"k must be >= 1, got {k}")
         flt = qdrant_filter(kind, namespace, where)
-        vector = self._query_vector(query)
         with self._lock:
             res = self._qc().query_points(
                 self.collection_name, query=vector.tolist(), limit=k, query_filter=flt, with_payload=True
