@@ -80,11 +80,11 @@ def report() -> list[dict]:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         for ax, key, label in ((axes[0], "llm_calls", "LLM calls per question"),
                                (axes[1], "completion_tokens", "completion tokens per question")):
-            for r in rows:
+            for idx, r in enumerate(rows):
                 x = r[key] / max(r["n"], 1)
                 ax.scatter(x, r["accuracy"], s=40)
                 ax.annotate(f"{r['model']} {r['agent']}", (x, r["accuracy"]), fontsize=8,
-                            xytext=(4, 4), textcoords="offset points")
+                            xytext=(4, 4 - 12 * (idx % 2)), textcoords="offset points")
             ax.set_xlabel(label)
             ax.set_ylabel("accuracy (GSM8K train, first n)")
             ax.grid(alpha=0.3)
