@@ -34,7 +34,7 @@ SUMMARY_KEYS = ("task", "agent", "model", "n", "correct", "accuracy", "errors", 
                 "completion_tokens", "cost_usd", "wall_s")
 
 
-def _label(obj: Any) -> str | None:
+def stable_label(obj: Any) -> str | None:
     """A stable name for a judge (no memory addresses), recorded in run.json."""
     if obj is None:
         return None
@@ -117,7 +117,7 @@ class Runner:
         self.on_result = on_result
         self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
         self.settings = {"temperature": llm.temperature, "max_tokens": llm.max_tokens, "top_p": llm.top_p,
-                         "seed": llm.seed, "judge": _label(judge),
+                         "seed": llm.seed, "judge": stable_label(judge),
                          "memory": type(memory).__name__ if memory is not None else None}
 
     @property

@@ -183,3 +183,17 @@ def test_loop_past_max_steps_keeps_the_calls_made(toy_task):
     res, fm = run(AgentSpec.validate_dict(data), lambda m, i: "still wrong. Answer: 4", toy_task)
     assert res.metadata == {"truncated": True}
     assert len(res.trajectory) == len(fm.calls) == 5 and res.answer == "4"
+
+
+def test_templates_cannot_run_away(toy_task):
+    import jinja2
+
+    from agentforge.agents.prompts import render
+
+    with pytest.raises(jinja2.exceptions.SecurityError, match="range"):
+        render("{% for i in range(100000) %}x{% endfor %}", {})
+    with pytest.raises(jinja2.exceptions.SecurityError, match="repetition"):
+        render("{{ ('x' * 50000000)[:1] }}", {})
+    with pytest.raises(jinja2.exceptions.SecurityError, match=r"\*\*"):
+        render("{{ 10 ** 10 ** 10 }}", {})
+    assert render("{% for p in peers %}{{ loop.index }}{% endfor %} {{ 'ab' * 2 }}", {"peers": [1, 2]}) == "12 abab"

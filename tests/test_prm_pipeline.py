@@ -75,9 +75,10 @@ def test_label_hard_labels_format_and_early_stop(tmp_path):
     assert by[("q0", 1)]["labels"] == [True, False, False] and not by[("q0", 1)]["correct"]
     assert by[("q0", 1)]["completions"][1].startswith("Step 2:") and "subtract" in by[("q0", 1)]["completions"][1]
     assert set(by[("q0", 0)]) >= {"prompt", "completions", "labels"} and "soft_labels" not in by[("q0", 0)]
-    # correct: 2 prefixes x 3 rollouts; wrong: step 1 (3) + step 2 (3), step 3 skipped after the error
-    assert stats.completions == 2 * (6 + 6) and stats.policy_calls == 4
-    assert len(fm.calls) == 4 + 24
+    # correct: no rollouts (the solution itself reaches the gold from every prefix);
+    # wrong: step 1 (3) + step 2 (3), step 3 skipped after the error
+    assert stats.completions == 2 * (0 + 6) and stats.policy_calls == 4
+    assert len(fm.calls) == 4 + 12
     cont = [m for m, _ in fm.calls if "Here is the beginning" in m[-1]["content"]][0]
     assert cont[0]["role"] == "system" and "Continue this solution" in cont[-1]["content"]
     assert all(info.params.get("temperature") == 0.7 for _, info in fm.calls)
@@ -92,7 +93,7 @@ def test_label_resume_skips_done_questions_and_torn_line(tmp_path):
     calls = len(fm.calls)
     stats = label_task(toy_task(3), LLM(model=fm, cache=False), out, samples=2, completions=2)
     assert stats.skipped == 2 and stats.questions == 1
-    assert len(fm.calls) - calls == 2 + 4 + 4  # only q2 was labeled
+    assert len(fm.calls) - calls == 2 + 0 + 4  # only q2 was labeled (its correct sample needs no rollouts)
     assert [r["id"] for r in read_stepwise(out)] == ["q0", "q0", "q1", "q1", "q2", "q2"]
 
 

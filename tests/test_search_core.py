@@ -280,3 +280,40 @@ def test_store_rows_are_json(tmp_path):
     rows = store.results()
     assert len(rows) == 2 and json.dumps(rows) and rows[0]["trajectory"][0]["node"] == "solve"
     assert store.counts()["specs"] == 1
+
+
+def test_misconfigured_judge_stops_evaluation_instead_of_scoring_zero():
+    from agentforge.agents import build_agent_spec
+    from agentforge.errors import UserError
+    from agentforge.judges import Judge
+    from agentforge.llm import LLM
+    from agentforge.search import Evaluator
+    from agentforge.search.scoring import Objective
+    from agentforge.tasks import load_task
+
+    class Refusing(Judge):
+        def score(self, question, steps):
+            raise UserError("judge answered 401: missing or wrong bearer token")
+
+    task = load_task("gsm8k", limit=2)
+    ev = Evaluator(task, LLM(model=lambda m, i: "Answer: 1", cache=False), judge=Refusing(),
+                   objective=Objective(judge_weight=0.5))
+    with pytest.raises(UserError, match="401"):
+        ev.evaluate(build_agent_spec("cot"), task.examples)
+
+
+def test_failed_examples_keep_the_usage_they_paid_for():
+    from agentforge.agents import build_agent_spec
+    from agentforge.llm import LLM
+    from agentforge.search import Evaluator
+    from agentforge.tasks import load_task
+
+    def fn(m, i):
+        if "Your previous answer" in m[-1]["content"]:
+            raise RuntimeError("round 1 failed")
+        return "Answer: 1"
+
+    task = load_task("gsm8k", limit=1)
+    res = Evaluator(task, LLM(model=fn, cache=False)).evaluate(build_agent_spec("debate", agents=2, rounds=1),
+                                                               task.examples)
+    assert res.usage.calls == 2

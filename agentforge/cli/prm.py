@@ -28,7 +28,10 @@ def serve_cmd(
     model: Path = typer.Option(..., help="local PRM folder (Hugging Face layout)"),
     host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
     port: int = typer.Option(8000),
-    token: str = typer.Option(None, help="require 'Authorization: Bearer TOKEN'"),
+    token: str = typer.Option(None, envvar="AGENTFORGE_JUDGE_TOKEN",
+                              help="require 'Authorization: Bearer TOKEN' (or $AGENTFORGE_JUDGE_TOKEN)"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", envvar="AGENTFORGE_TRUST_REMOTE_CODE",
+                                           help="allow the model folder's own code (Qwen2.5-Math-PRM needs it)"),
     max_request_bytes: int = typer.Option(4 * 1024 * 1024, "--max-request-bytes", help="larger bodies get 413"),
     device: str = typer.Option(None, help="cuda, cpu, cuda:1 ... (default: CUDA if available)"),
     format: str = typer.Option(None, help="force the PRM format (qwen-prm, math-shepherd, rlhflow)"),
@@ -38,7 +41,8 @@ def serve_cmd(
     from agentforge.judges.prm import PRMJudge
     from agentforge.judges.server import serve
 
-    judge = PRMJudge(model, device=device, format=format, max_tokens_per_batch=max_tokens_per_batch)
+    judge = PRMJudge(model, device=device, format=format, max_tokens_per_batch=max_tokens_per_batch,
+                     trust_remote_code=trust_remote_code)
     console.print(f"serving {judge} on http://{host}:{port}" + (" (token required)" if token else ""),
                   highlight=False)
     serve(judge, host=host, port=port, token=token, max_request_bytes=max_request_bytes)

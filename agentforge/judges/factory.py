@@ -17,8 +17,10 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge | Callable[[Any], Judge]
     Args:
         spec: ``llm`` (the task model grades each step), ``verifier`` (the task's exact answer
             check against the example's gold: an oracle, for measuring upper bounds),
-            ``prm:DIR`` (a local PRM folder), or an ``http(s)://`` URL of ``agentforge prm
-            serve`` (``vllm+http://...`` for vLLM's pooling API).
+            ``prm:DIR`` (a local PRM folder; set ``AGENTFORGE_TRUST_REMOTE_CODE=1`` for folders
+            that ship model code, such as Qwen2.5-Math-PRM), or an ``http(s)://`` URL of ``agentforge prm
+            serve`` (``vllm+http://...`` for vLLM's pooling API); the bearer token, if the server
+            wants one, comes from ``$AGENTFORGE_JUDGE_TOKEN``.
         llm: the LLM for ``llm``.
         task: the task for ``verifier``.
 
@@ -41,13 +43,19 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge | Callable[[Any], Judge]
 
         return for_example
     if spec.startswith("prm:"):
+        import os
+
         from agentforge.judges.prm import PRMJudge
 
-        return PRMJudge(spec[4:])
+        trust = os.environ.get("AGENTFORGE_TRUST_REMOTE_CODE", "0").lower() in {"1", "true", "yes"}
+        return PRMJudge(spec[4:], trust_remote_code=trust)
     if spec.startswith(("http://", "https://", "vllm+http://", "vllm+https://")):
+        import os
+
         from agentforge.judges.http import HTTPJudge
 
+        token = os.environ.get("AGENTFORGE_JUDGE_TOKEN") or None
         if spec.startswith("vllm+"):
-            return HTTPJudge(spec[5:], protocol="vllm")
-        return HTTPJudge(spec)
+            return HTTPJudge(spec[5:], token=token, protocol="vllm")
+        return HTTPJudge(spec, token=token)
     raise UnknownNameError("judge", spec, JUDGE_KINDS)

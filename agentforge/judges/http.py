@@ -121,11 +121,16 @@ class HTTPJudge(Judge):
                         "one row per step)" if self.protocol == "vllm" else "")
                 raise MalformedOutputError(f"{self.url}: expected {len(steps)} step scores, got "
                                            f"{len(row) if isinstance(row, list) else row!r}{hint}")
-            out.append([math.nan if x is None else float(x) for x in row])
+            try:
+                out.append([math.nan if x is None else float(x) for x in row])
+            except (TypeError, ValueError):
+                raise MalformedOutputError(f"{self.url}: non-numeric step score in {str(row)[:200]}") from None
         return out
 
     def _pick(self, r: Any) -> float:
         if isinstance(r, list):
+            if len(r) <= self.positive_index:
+                raise MalformedOutputError(f"{self.url}: score row {r!r} has no index {self.positive_index}")
             return r[self.positive_index]
         return r
 

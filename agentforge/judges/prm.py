@@ -74,7 +74,10 @@ def _load(path: Path, fmt_override: str | None, dtype: torch.dtype, trust_remote
         config = AutoConfig.from_pretrained(path, **kw)
         tokenizer = AutoTokenizer.from_pretrained(path, **kw)
     except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load a Hugging Face model from {path}: {exc}") from exc
+        hint = ("; this folder ships its own model code: pass trust_remote_code=True "
+                "(CLI: --trust-remote-code, or AGENTFORGE_TRUST_REMOTE_CODE=1) if you trust it"
+                if "trust_remote_code" in str(exc) else "")
+        raise UserError(f"cannot load a Hugging Face model from {path}: {exc}{hint}") from exc
     fmt = detect_format(path, config, tokenizer, fmt_override)
     archs = list(getattr(config, "architectures", None) or [])
     if fmt.head == "candidates":
@@ -111,7 +114,8 @@ class PRMJudge(Judge):
         format: force a format (``"qwen-prm"``, ``"math-shepherd"``, ``"rlhflow"``) instead of
             detecting it (see ``prm_formats``).
         trust_remote_code: allow the model folder's own Python code (Qwen2.5-Math-PRM needs it);
-            only files inside ``path`` are used.
+            only files inside ``path`` are used. Default False, as in transformers: running a
+            folder's code is opt-in.
         padding_side: ``"left"``/``"right"`` (default: the tokenizer's; scores do not depend on it).
 
     Raises:
@@ -122,7 +126,7 @@ class PRMJudge(Judge):
     def __init__(self, path: str | Path, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, max_tokens_per_batch: int = 8192,
                  max_length: int | None = None, *, format: str | None = None,
-                 trust_remote_code: bool = True, padding_side: str | None = None):
+                 trust_remote_code: bool = False, padding_side: str | None = None):
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise UserError(f"PRM folder {folder} does not exist (PRMJudge loads local folders only)")

@@ -140,16 +140,20 @@ class _Labeler:
         answer = self.task.extract(comp.text, example)
         correct = bool(self.task.score(answer, example))
         soft: list[float] = []
-        for k in range(len(steps) - 1):
-            frac = (await self._reaches_gold(example, steps[: k + 1])) / self.completions
-            soft.append(frac)
-            if frac == 0.0:
-                break
-        if len(soft) == len(steps) - 1 and (not soft or soft[-1] > 0):
+        # A correct solution is itself a path from every one of its prefixes to the gold answer,
+        # so its hard labels are all True without rollouts; soft labels still need the rollouts.
+        if not correct or self.soft:
+            for k in range(len(steps) - 1):
+                frac = (await self._reaches_gold(example, steps[: k + 1])) / self.completions
+                soft.append(frac)
+                if frac == 0.0 and not correct:
+                    break
+        if len(soft) == len(steps) - 1 and (correct or not soft or soft[-1] > 0):
             soft.append(1.0 if correct else 0.0)
         soft += [0.0] * (len(steps) - len(soft))
+        labels = [True] * len(steps) if correct else [s > 0 for s in soft]
         rec = {"id": example.id, "sample": i, "prompt": example.question, "completions": steps,
-               "labels": [s > 0 for s in soft], "answer": answer, "correct": correct}
+               "labels": labels, "answer": answer, "correct": correct}
         if self.soft:
             rec["soft_labels"] = soft
         return rec

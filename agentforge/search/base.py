@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from agentforge.runner import stable_label
+
 from agentforge.agents import AgentSpec
 from agentforge.errors import MalformedOutputError, ModelError, UserError
 from agentforge.llm import LLM
@@ -162,8 +164,12 @@ class Optimizer(ABC):
     # ---- helpers -------------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """The search configuration a resume must match."""
+        sampling = ("temperature", "max_tokens", "top_p", "seed", "stop")
         return {"level": self.level, "task": str(getattr(self.task, "name", type(self.task).__name__)),
                 "model": self.llm.model, "meta_model": self.meta_llm.model, "seed_spec": spec_key(self.seed_spec),
+                "sampling": {k: getattr(self.llm, k) for k in sampling},
+                "meta_sampling": {k: getattr(self.meta_llm, k) for k in sampling},
+                "judge": stable_label(getattr(self, "judge", None)),
                 "train": [ex.id for ex in self.trainset], "val": [ex.id for ex in self.valset],
                 "objective": self.objective.model_dump(), "seed": self.seed, "options": self.options()}
 

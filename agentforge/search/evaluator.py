@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentforge.agents import Agent, AgentSpec
+from agentforge.agents.graph import usage_of
 from agentforge.errors import UserError
 from agentforge.judges import Judge, split_steps
 from agentforge.judges.aggregate import Aggregation, aggregate
@@ -27,6 +28,7 @@ from agentforge.search.budget import BudgetExceeded, BudgetMeter, MeteredLLM
 from agentforge.search.scoring import EvalResult, ExampleResult, Objective
 from agentforge.search.specs import spec_key
 from agentforge.search.stats import bootstrap_ci, mean
+from agentforge.runner import CONFIG_ERRORS
 from agentforge.search.store import RunStore
 
 MemoryFactory = Callable[[AgentSpec, LLM, Any], Any]
@@ -60,7 +62,8 @@ async def run_example(agent: Agent, task: Any, example: Any, judge: Any = None, 
 
     ``judge`` is a Judge, a function ``example -> Judge`` (an exact verifier needs the gold), or
     None. When the agent's memory can learn (``aafter_episode``) and ``learn`` is set, it learns
-    from the episode. Model and template failures become ``error`` rows.
+    from the episode. Model failures become ``error`` rows (with the usage of the calls already
+    made); configuration errors (``UserError``, template errors, forbidden model requests) raise.
 
     Raises:
         BudgetExceeded: the budget stopped the run (never turned into an error row).
@@ -73,20 +76,30 @@ async def run_example(agent: Agent, task: Any, example: Any, judge: Any = None, 
                             usage=res.usage, trajectory=_compact(res.trajectory))
         if judge is not None:
             j = judge if isinstance(judge, Judge) else judge(example)
-            row.judge_score, row.judge_usage = await _judge_score(j, example.question, res.text, how)
+            try:
+                row.judge_score, row.judge_usage = await _judge_score(j, example.question, res.text, how)
+            except (BudgetExceeded, *CONFIG_ERRORS):
+                raise
+            except Exception as exc:  # keep the agent's answer and usage; the judge failed
+                row.error = f"judge: {type(exc).__name__}: {exc}"[:1000]
         hook = getattr(agent.memory, "aafter_episode", None)
         if hook is not None and learn:
             await hook(example.question, example, res, correct)
-    except BudgetExceeded:
-        raise
+    except (BudgetExceeded, *CONFIG_ERRORS):
+        raise  # a misconfigured search (bad judge URL/token, broken template) must stop, not score 0
     except Exception as exc:  # one failed example must not end the search
-        row = ExampleResult(example_id=example.id, error=f"{type(exc).__name__}: {exc}"[:1000])
+        partial = list(getattr(exc, "partial_trajectory", []))  # calls already paid for still count
+        row = ExampleResult(example_id=example.id, error=f"{type(exc).__name__}: {exc}"[:1000],
+                            usage=usage_of(partial))
     row.wall_s = round(time.perf_counter() - t0, 3)
     return row
 
 
 def _rebind(judge: Any, meter: BudgetMeter) -> Any:
-    """A shallow copy of a model-backed judge whose LLM charges ``meter``."""
+    """A shallow copy of a model-backed judge whose LLM charges ``meter`` (factories wrapped too)."""
+    if callable(judge) and not isinstance(judge, Judge):
+        factory = judge
+        return lambda example: _rebind(factory(example), meter)
     if isinstance(judge, Judge) and isinstance(getattr(judge, "llm", None), LLM):
         import copy
 
