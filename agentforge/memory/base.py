@@ -155,7 +155,6 @@ class MemoryStore(ABC):
     def count(self, kind: str | None = None, namespace: str | None = None) -> int:
         """Number of stored records, optionally of one kind and/or one namespace."""
 
-    @abstractmethod
     def list(
         self,
         kind: str | None = None,
@@ -163,11 +162,25 @@ class MemoryStore(ABC):
         limit: int | None = None,
         where: Mapping[str, Any] | None = None,
     ) -> builtins.list[MemoryRecord]:
-        """Stored records matching the filters, at most ``limit`` (None: all).
+        """Stored records matching the filters, at most ``limit`` (None: all; < 1: none).
 
         The order is the backend's (insertion order for in-memory and Chroma); sort the result
         if you need one.
+
+        Raises:
+            UserError: an unknown kind or a bad filter.
         """
+        check_kind(kind)
+        parse_where(where)
+        if limit is not None and limit < 1:
+            return []
+        return self._list(kind, namespace, limit, where)
+
+    @abstractmethod
+    def _list(
+        self, kind: str | None, namespace: str | None, limit: int | None, where: Mapping[str, Any] | None
+    ) -> builtins.list[MemoryRecord]:
+        """The backend's listing; arguments already validated by ``list`` (``limit`` None or >= 1)."""
 
     def close(self) -> None:
         """Release the backend's files or connections (the store is unusable afterwards)."""

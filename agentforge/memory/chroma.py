@@ -238,17 +238,11 @@ class ChromaMemory(MemoryStore):
             return col.count()
         return len(col.get(where=flt, include=[])["ids"])
 
-    def list(
-        self,
-        kind: str | None = None,
-        namespace: str | None = None,
-        limit: int | None = None,
-        where: Mapping[str, Any] | None = None,
+    def _list(
+        self, kind: str | None, namespace: str | None, limit: int | None, where: Mapping[str, Any] | None
     ) -> builtins.list[MemoryRecord]:
         """Records matching the filters (Chroma's order), at most ``limit``."""
         flt = chroma_where(kind, namespace, where)
-        if limit is not None and limit < 1:
-            return []
         got = self._col().get(where=flt, limit=limit, include=["documents", "metadatas"])
         return [_from_chroma(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
 

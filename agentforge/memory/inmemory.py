@@ -240,15 +240,10 @@ class InMemoryMemory(MemoryStore):
             mask = self._mask(len(self._ids), kind, namespace)
             return len(self._ids) if mask is None else int(mask.sum())
 
-    def list(
-        self,
-        kind: str | None = None,
-        namespace: str | None = None,
-        limit: int | None = None,
-        where: Mapping[str, Any] | None = None,
+    def _list(
+        self, kind: str | None, namespace: str | None, limit: int | None, where: Mapping[str, Any] | None
     ) -> builtins.list[MemoryRecord]:
         """Records matching the filters in insertion order, at most ``limit``."""
-        check_kind(kind)
         conditions = parse_where(where)
         self._ensure()
         out: builtins.list[MemoryRecord] = []

@@ -236,12 +236,8 @@ class QdrantMemory(MemoryStore):
         with self._lock:
             return self._qc().count(self.collection_name, count_filter=flt, exact=True).count
 
-    def list(
-        self,
-        kind: str | None = None,
-        namespace: str | None = None,
-        limit: int | None = None,
-        where: Mapping[str, Any] | None = None,
+    def _list(
+        self, kind: str | None, namespace: str | None, limit: int | None, where: Mapping[str, Any] | None
     ) -> builtins.list[MemoryRecord]:
         """Records matching the filters (Qdrant's point-id order), at most ``limit``."""
         flt = qdrant_filter(kind, namespace, where)
