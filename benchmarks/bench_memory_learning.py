@@ -67,8 +67,49 @@ def report(n: int) -> None:
             for t in (1, 2, 3):
                 ok = sum(any(tr["correct"] for tr in (r.get("trials") or [])[:t]) for r in rows)
                 out[name][f"accuracy_after_trial_{t}"] = round(ok / len(rows), 4)
+    out["top_insights"] = top_insights()
     print(json.dumps(out, indent=2))
     (ROOT / "summary.json").write_text(json.dumps(out, indent=2))
+    plot(second)
+
+
+def top_insights(k: int = 10) -> list[dict]:
+    """The learned insights with the most votes (text, votes, provenance count), for the report."""
+    if not (ROOT / "chroma").exists():
+        return []
+    from agentforge.memory import open_memory
+
+    store = open_memory(f"chroma://{(ROOT / 'chroma').resolve()}")
+    recs = sorted(store.list(kind="insight", namespace="gsm8k", limit=1000), key=lambda r: -(r.votes or 0))
+    return [{"text": r.text, "votes": r.votes, "sources": len(r.provenance)} for r in recs[:k]]
+
+
+def plot(second: set[str]) -> None:
+    """Running accuracy over questions 61-120, memory against baseline, and Reflexion's trials."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in ("baseline", "memory"):
+        rows = sorted((r for r in read_results(ROOT / name / "results.jsonl") if r["id"] in second),
+                      key=lambda r: int(r["id"].split("-")[-1]))
+        ok = 0
+        xs, ys = [], []
+        for i, r in enumerate(rows, 1):
+            ok += bool(r["correct"])
+            xs.append(i)
+            ys.append(ok / i)
+        if xs:
+            ax.plot(xs, ys, label=f"cot {'with' if name == 'memory' else 'without'} memory ({ok}/{len(xs)})")
+    ax.set_xlabel("questions 61-120 seen")
+    ax.set_ylabel("running accuracy")
+    ax.set_title("GSM8K train, qwen2.5-coder-0.5b: online memory learning")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(ROOT / "learning_curve.png", dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:

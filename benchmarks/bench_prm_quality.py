@@ -15,6 +15,7 @@ from a sound one fail 10% of the time. So labels are Math-Shepherd-like and nois
 PRM can learn part of the signal (the swapped operations) but not all of it.
 
     python benchmarks/bench_prm_quality.py                         # fake data, tiny base, CPU
+    python benchmarks/bench_prm_quality.py --data champ --base <minilm folder> --lr 5e-5 --max-length 512
     python benchmarks/bench_prm_quality.py --data labels.jsonl --base ~/models/Qwen2.5-0.5B \\
         --epochs 2 --lr 1e-5 --device cuda --max-length 2048
 """
@@ -33,7 +34,8 @@ from pathlib import Path
 import agentforge  # noqa: F401  (offline environment defaults)
 import torch
 
-from agentforge.judges.prm_data import label_stats, read_stepwise, split_records
+from agentforge.errors import UserError
+from agentforge.judges.prm_data import label_stats, load_champ, read_stepwise, split_records
 from agentforge.judges.prm_eval import evaluate_judge
 from agentforge.judges.prm_label import label_task
 from agentforge.judges.prm_train import train_prm
@@ -104,7 +106,8 @@ def fmt(x) -> str:
 def main() -> None:
     """Label (or read), split, train, evaluate before/after; print the figures."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, help="stepwise label file (default: label toy data with a fake policy)")
+    ap.add_argument("--data", help="stepwise label file, or 'champ' for CHAMP's human first-wrong-step "
+                                   "annotations (default: label toy data with a fake policy)")
     ap.add_argument("--questions", type=int, default=60, help="fake data: questions to label")
     ap.add_argument("--samples", type=int, default=4, help="fake data: solutions per question")
     ap.add_argument("--completions", type=int, default=4, help="fake data: rollouts per step")
@@ -132,14 +135,18 @@ def main() -> None:
                            samples=args.samples, completions=args.completions, concurrency=8)
         print(f"labeled {stats.questions} toy questions with a scripted policy: {stats.solutions} solutions, "
               f"{stats.policy_calls} samples + {stats.completions} rollouts in {time.perf_counter() - t0:.1f}s")
-    records = read_stepwise(args.data)
+    records = load_champ() if args.data == "champ" else read_stepwise(args.data)
     train, test = split_records(records, args.held_out, args.seed)
     for name, part in (("all", records), ("train", train), ("held-out", test)):
         s = label_stats(part)
         print(f"{name:9} {s['records']:5} solutions {s['steps']:6} steps  positive {s['positive_fraction']:.3f}  "
               f"with an error {s['with_error']}")
     base = args.base or make_tiny_prm(work / "base", "qwen-prm", marker=False, seed=args.seed)
-    before = evaluate_judge(PRMJudge(base, device=args.device, format="qwen-prm"), test, args.threshold)
+    try:
+        before = evaluate_judge(PRMJudge(base, device=args.device, format="qwen-prm"), test, args.threshold)
+    except UserError as exc:  # a pretrained base without a token-classification head: nothing to score
+        print(f"untrained base not scored: {exc}")
+        before = None
     report = train_prm(train, base, work / "prm", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        max_length=args.max_length, seed=args.seed, device=args.device)
     judge = PRMJudge(work / "prm", device=args.device)
@@ -150,10 +157,13 @@ def main() -> None:
     print(f"\n{'judge':26} {'AUROC':>6} {'err acc':>7} {'ok acc':>6} {'F1':>6}   (threshold {args.threshold})")
     rows = (("untrained base, held-out", before), ("trained PRM, held-out", after), ("trained PRM, train", fit))
     for label, r in rows:
-        print(f"{label:26} {fmt(r.auroc)} {fmt(r.error_acc)}  {fmt(r.correct_acc)} {fmt(r.f1)}")
+        if r is not None:
+            print(f"{label:26} {fmt(r.auroc)} {fmt(r.error_acc)}  {fmt(r.correct_acc)} {fmt(r.f1)}")
     if args.json:
         args.json.write_text(json.dumps({k: r.as_dict() for k, r in zip(("base", "held_out", "train"),
-                                                                         (before, after, fit))}, indent=2))
+                                                                         (before, after, fit)) if r is not None}
+                                        | {"train_report": {"steps": report.steps, "wall_s": report.wall_s,
+                                                            "labeled_steps": report.labeled_steps}}, indent=2))
 
 
 if __name__ == "__main__":
