@@ -50,6 +50,17 @@ def test_parse_operations_skips_malformed_lines():
     assert len(skipped) == 3 and any("between 1 and 2" in r for r in reasons) and "not an operation" in reasons
 
 
+def test_parse_operations_skips_copied_format_placeholders():
+    # what the 0.5B model wrote when asked for operations: the format's own slots
+    ops, skipped = parse_operations(
+        "ADD: <new general rule>\n"
+        "EDIT 1: Improve rule text\n"
+        "EDIT 1: <improved rule text>\n"
+        "ADD: Write down each intermediate quantity with its unit.", n_rules=1)
+    assert [(o.op, o.text) for o in ops] == [("ADD", "Write down each intermediate quantity with its unit.")]
+    assert len(skipped) == 3 and all("placeholder" in r for _, r in skipped)
+
+
 def test_insight_operations_votes_dedup_retirement_and_provenance(store):
     mem = InsightMemory(store, LLM(model=lambda m, i: "", cache=False), "gsm8k", max_insights=3, merge_threshold=0.9)
     mem.apply("ADD: Convert all quantities to the same unit first.\nADD: Re-check each multiplication step.", ["x1"])

@@ -43,6 +43,19 @@ class UpdateReport:
     retired: list[str] = field(default_factory=list)
 
 
+_PLACEHOLDER_WORDS = frozenset("a an the new general improve improved rule rules text your here".split())
+
+
+def is_placeholder(text: str) -> bool:
+    """True for rule text that only echoes the prompt's format (``<new general rule>``,
+    ``Improve rule text``) or is bracketed like a template slot: small models copy those."""
+    t = text.strip()
+    if t.startswith("<") and t.endswith(">"):
+        return True
+    words = re.findall(r"[a-z]+", t.lower())
+    return not words or set(words) <= _PLACEHOLDER_WORDS
+
+
 def parse_operations(text: str, n_rules: int) -> tuple[list[Operation], list[tuple[str, str]]]:
     """Parse model output into operations; returns (operations, [(line, reason) skipped])."""
     ops, skipped = [], []
@@ -58,12 +71,16 @@ def parse_operations(text: str, n_rules: int) -> tuple[list[Operation], list[tup
         if op == "ADD":
             if len(rest) < 8:
                 skipped.append((line, "ADD without a rule"))
-                continue
-            ops.append(Operation("ADD", None, rest))
+            elif is_placeholder(rest):
+                skipped.append((line, "ADD copies the format's placeholder, not a rule"))
+            else:
+                ops.append(Operation("ADD", None, rest))
         elif index is None or not 1 <= index <= n_rules:
             skipped.append((line, f"{op} needs a rule number between 1 and {n_rules}"))
         elif op == "EDIT" and len(rest) < 8:
             skipped.append((line, "EDIT without new text"))
+        elif op == "EDIT" and is_placeholder(rest):
+            skipped.append((line, "EDIT copies the format's placeholder, not a rule"))
         else:
             ops.append(Operation(op, index, rest if op == "EDIT" else ""))
     return ops, skipped
