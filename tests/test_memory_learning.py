@@ -56,9 +56,10 @@ def test_parse_operations_skips_copied_format_placeholders():
         "ADD: <new general rule>\n"
         "EDIT 1: Improve rule text\n"
         "EDIT 1: <improved rule text>\n"
+        "ADD: Add a new general rule.\n"
         "ADD: Write down each intermediate quantity with its unit.", n_rules=1)
     assert [(o.op, o.text) for o in ops] == [("ADD", "Write down each intermediate quantity with its unit.")]
-    assert len(skipped) == 3 and all("placeholder" in r for _, r in skipped)
+    assert len(skipped) == 4 and all("placeholder" in r for _, r in skipped)
 
 
 def test_insight_operations_votes_dedup_retirement_and_provenance(store):

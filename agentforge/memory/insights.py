@@ -43,12 +43,15 @@ class UpdateReport:
     retired: list[str] = field(default_factory=list)
 
 
-_PLACEHOLDER_WORDS = frozenset("a an the new general improve improved rule rules text your here".split())
+# the words of the prompt's operation format: a "rule" made only of these restates the format
+_PLACEHOLDER_WORDS = frozenset("a an the new general improve improved rule rules text your here add edit upvote "
+                               "downvote number operation operations insight insights".split())
 
 
 def is_placeholder(text: str) -> bool:
     """True for rule text that only echoes the prompt's format (``<new general rule>``,
-    ``Improve rule text``) or is bracketed like a template slot: small models copy those."""
+    ``Improve rule text``, ``Add a new general rule``) or is bracketed like a template slot:
+    small models copy those."""
     t = text.strip()
     if t.startswith("<") and t.endswith(">"):
         return True
