@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
 import re
 import tempfile
@@ -104,6 +105,13 @@ def scripted_policy(messages, info) -> str:
     return _solution(name, item, a, b, c, _rng(text, info.sample_index))
 
 
+def position_scores(records: list[dict], like: list[list[float]]) -> list[list[float]]:
+    """Score ``1 - i/len`` for step ``i``, NaN where ``like`` is NaN (steps a judge cut off), so
+    the position-only baseline is measured on the same steps as the judge."""
+    return [[math.nan if s != s else 1 - i / len(r["completions"]) for i, s in enumerate(sc)]
+            for r, sc in zip(records, like)]
+
+
 def fmt(x) -> str:
     """A metric for the table (``n/a`` for NaN/None)."""
     return "  n/a " if x is None or x != x else f"{x:6.3f}"
@@ -156,8 +164,6 @@ def main() -> None:
     except UserError as exc:  # a pretrained base without a token-classification head: nothing to score
         print(f"untrained base not scored: {exc}")
         before = None
-    position = evaluate_scores(test, [[1 - i / len(r["completions"]) for i in range(len(r["completions"]))]
-                                      for r in test], args.threshold)
 
     def on_step(step, total, loss):
         if step % 10 == 0 or step == total:
@@ -166,7 +172,10 @@ def main() -> None:
     report = train_prm(train, base, work / "prm", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        max_length=args.max_length, seed=args.seed, device=args.device, on_step=on_step)
     judge = PRMJudge(work / "prm", device=args.device)
-    after, fit = evaluate_judge(judge, test, args.threshold), evaluate_judge(judge, train, args.threshold)
+    held = [s for i in range(0, len(test), 32)
+            for s in judge.score_batch([(r["prompt"], r["completions"]) for r in test[i:i + 32]])]
+    after, fit = evaluate_scores(test, held, args.threshold), evaluate_judge(judge, train, args.threshold)
+    position = evaluate_scores(test, position_scores(test, held), args.threshold)
     tail = report.losses[-5:]
     print(f"trained {report.steps} steps ({report.labeled_steps} step labels) in {report.wall_s:.1f}s; "
           f"loss {report.losses[0]:.3f} -> {sum(tail) / len(tail):.3f}")
