@@ -3,7 +3,7 @@
 On the first 30 GSM8K train questions with the 0.5B local model, for N in (4, 8):
   * self-consistency (k=N, majority vote),
   * best-of-n and PRM-weighted vote under the LLM step judge (the same model grading),
-  * best-of-n under a PRM folder if ``--prm DIR`` is given (``--judge prm:DIR``),
+  * best-of-n and PRM-weighted vote under a PRM folder if ``--prm DIR`` is given (``prm:DIR``),
   * best-of-n under the exact verifier (oracle upper bound: pass@N).
 All variants draw the same N samples (same prompt, temperature 0.7 and sample indices), so with
 the completion cache every variant after the first only pays for its judge calls. Resumable;
@@ -44,7 +44,8 @@ def main() -> None:
                     ("weighted/llm", build_agent_spec("best-of-n", n=k, weighted=True), "llm"),
                     ("best-of-n/verifier", build_agent_spec("best-of-n", n=k), "verifier")]
         if args.prm:
-            variants.insert(3, ("best-of-n/prm", build_agent_spec("best-of-n", n=k), f"prm:{args.prm}"))
+            variants[3:3] = [("best-of-n/prm", build_agent_spec("best-of-n", n=k), f"prm:{args.prm}"),
+                             ("weighted/prm", build_agent_spec("best-of-n", n=k, weighted=True), f"prm:{args.prm}")]
         for name, spec, judge in variants:
             out = ROOT / f"N{k}" / name.replace("/", "-")
             print(f"== N={k} {name}", flush=True)
