@@ -62,6 +62,14 @@ def test_parse_operations_skips_copied_format_placeholders():
     assert len(skipped) == 4 and all("placeholder" in r for _, r in skipped)
 
 
+def test_insight_update_skips_rules_that_only_restate_the_prompt(store):
+    mem = InsightMemory(store, LLM(model=lambda m, i: "", cache=False), "gsm8k")
+    report = mem.apply("ADD: Add a general rule to solve gsm8k problems.\n"
+                       "ADD: Solve gsm8k problems step by step, checking units.", ["x1"])
+    assert [r.text for r in mem.current()] == ["Solve gsm8k problems step by step, checking units."]
+    assert [reason for _, reason in report.skipped] == ["ADD only restates the prompt (a copied placeholder), not a rule"]
+
+
 def test_insight_operations_votes_dedup_retirement_and_provenance(store):
     mem = InsightMemory(store, LLM(model=lambda m, i: "", cache=False), "gsm8k", max_insights=3, merge_threshold=0.9)
     mem.apply("ADD: Convert all quantities to the same unit first.\nADD: Re-check each multiplication step.", ["x1"])

@@ -46,21 +46,32 @@ class UpdateReport:
 # the words of the prompt's operation format: a "rule" made only of these restates the format
 _PLACEHOLDER_WORDS = frozenset("a an the new general improve improved rule rules text your here add edit upvote "
                                "downvote number operation operations insight insights".split())
+_STOPWORDS = frozenset("a an the to of for in on at and or with that this these is are be by each every all "
+                       "any it its as from".split())
 
 
-def is_placeholder(text: str) -> bool:
-    """True for rule text that only echoes the prompt's format (``<new general rule>``,
-    ``Improve rule text``, ``Add a new general rule``) or is bracketed like a template slot:
-    small models copy those."""
+def words_of(text: str) -> frozenset[str]:
+    """Lower-case alphanumeric words of ``text`` (what ``is_placeholder`` compares)."""
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def is_placeholder(text: str, vocabulary: frozenset[str] = _PLACEHOLDER_WORDS) -> bool:
+    """True for rule text that only echoes the prompt (``<new general rule>``, ``Improve rule
+    text``, ``Add a general rule to solve gsm8k problems``) or is bracketed like a template slot:
+    small models copy those. ``vocabulary``: the prompt's own words (default: the format's);
+    a rule whose content words (stop words aside) all come from it says nothing new."""
     t = text.strip()
     if t.startswith("<") and t.endswith(">"):
         return True
-    words = re.findall(r"[a-z]+", t.lower())
-    return not words or set(words) <= _PLACEHOLDER_WORDS
+    return words_of(t) - _STOPWORDS <= vocabulary
 
 
-def parse_operations(text: str, n_rules: int) -> tuple[list[Operation], list[tuple[str, str]]]:
-    """Parse model output into operations; returns (operations, [(line, reason) skipped])."""
+def parse_operations(text: str, n_rules: int, vocabulary: frozenset[str] = _PLACEHOLDER_WORDS,
+                     ) -> tuple[list[Operation], list[tuple[str, str]]]:
+    """Parse model output into operations; returns (operations, [(line, reason) skipped]).
+
+    ``vocabulary``: words of the prompt's instructions; ADD/EDIT text made only of them is
+    skipped as a copied placeholder (see ``is_placeholder``)."""
     ops, skipped = [], []
     for line in text.splitlines():
         if not line.strip():
@@ -74,16 +85,16 @@ def parse_operations(text: str, n_rules: int) -> tuple[list[Operation], list[tup
         if op == "ADD":
             if len(rest) < 8:
                 skipped.append((line, "ADD without a rule"))
-            elif is_placeholder(rest):
-                skipped.append((line, "ADD copies the format's placeholder, not a rule"))
+            elif is_placeholder(rest, vocabulary):
+                skipped.append((line, "ADD only restates the prompt (a copied placeholder), not a rule"))
             else:
                 ops.append(Operation("ADD", None, rest))
         elif index is None or not 1 <= index <= n_rules:
             skipped.append((line, f"{op} needs a rule number between 1 and {n_rules}"))
         elif op == "EDIT" and len(rest) < 8:
             skipped.append((line, "EDIT without new text"))
-        elif op == "EDIT" and is_placeholder(rest):
-            skipped.append((line, "EDIT copies the format's placeholder, not a rule"))
+        elif op == "EDIT" and is_placeholder(rest, vocabulary):
+            skipped.append((line, "EDIT only restates the prompt (a copied placeholder), not a rule"))
         else:
             ops.append(Operation(op, index, rest if op == "EDIT" else ""))
     return ops, skipped
@@ -107,6 +118,16 @@ class InsightMemory:
         self.store, self.llm, self.namespace = store, llm, namespace
         self.max_insights, self.merge_threshold, self.top, self.max_ops, self.prompt = (
             max_insights, merge_threshold, top, max_ops, prompt)
+        self._vocabulary: frozenset[str] | None = None
+
+    def vocabulary(self) -> frozenset[str]:
+        """Words of the prompt's instructions (rendered with no rules and no episodes) and of
+        the operation format: rule text made only of these is a copied placeholder."""
+        if self._vocabulary is None:
+            blank = render(self.prompt, {"namespace": self.namespace, "rules": [], "episodes": [],
+                                         "max_ops": self.max_ops})
+            self._vocabulary = _PLACEHOLDER_WORDS | words_of(blank)
+        return self._vocabulary
 
     def current(self) -> list[MemoryRecord]:
         """Active insights, most votes first (ties: oldest first)."""
@@ -135,7 +156,7 @@ class InsightMemory:
     def apply(self, text: str, provenance: list[str], rules: list[MemoryRecord] | None = None) -> UpdateReport:
         """Apply the operations in ``text`` (model output) to the insight set."""
         rules = self.current() if rules is None else rules
-        ops, skipped = parse_operations(text, len(rules))
+        ops, skipped = parse_operations(text, len(rules), self.vocabulary())
         report = UpdateReport(skipped=list(skipped))
         for line, reason in skipped:
             log.info("insight operation skipped (%s): %r", reason, line[:200])
