@@ -6,7 +6,9 @@ Ctrl-C or a crash loses no finished example. Rerunning with the same ``out`` res
 examples are skipped, examples that ended in an error are run again, and a torn last line from
 a crash is dropped. ``DIR/run.json`` records what the folder holds (task, agent spec hash,
 model); resuming with a different one is refused. ``DIR/summary.json`` is rewritten after every
-example (atomically), so it is current even after a crash.
+example (atomically), so it is current even after a crash. With a memory learner, its own
+calls (self-reflections, insight updates) are reported apart as ``learning_usage``, summed over
+resumed runs; ``llm_calls`` and the token counts are the agent's calls only.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class Runner:
         self.concurrency = concurrency
         self.agent = Agent(spec, llm, task, memory=memory, judge=judge)
         self.on_result = on_result
+        self._prev_learning = Usage()  # learning usage recorded by an interrupted earlier run
         self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
         self.settings = {"temperature": llm.temperature, "max_tokens": llm.max_tokens, "top_p": llm.top_p,
                          "seed": llm.seed, "judge": stable_label(judge),
@@ -173,9 +176,11 @@ class Runner:
         """Run the remaining examples; returns the summary (also written to ``summary.json``)."""
         t0 = time.perf_counter()
         done_rows = self._prepare()
-        prev_wall = 0.0
-        if (self.out / "summary.json").exists() and done_rows:  # time spent before an interruption
-            prev_wall = float(json.loads((self.out / "summary.json").read_text()).get("wall_s", 0.0))
+        prev_wall, self._prev_learning = 0.0, Usage()
+        if (self.out / "summary.json").exists() and done_rows:  # time and learning before an interruption
+            prev = json.loads((self.out / "summary.json").read_text())
+            prev_wall = float(prev.get("wall_s", 0.0))
+            self._prev_learning = Usage.model_validate(prev.get("learning_usage") or {})
         done_ids = {r["id"] for r in done_rows}
         todo = [ex for ex in self.task.examples if ex.id not in done_ids]
         total, rows = len(self.task.examples), list(done_rows)
@@ -216,6 +221,9 @@ class Runner:
         """
         ids = {ex.id for ex in self.task.examples}
         summary = summarize([r for r in rows if r["id"] in ids], self.meta, wall_s)
+        learned = getattr(self.agent.memory, "usage", None)
+        if isinstance(learned, Usage):  # calls the memory learner made itself, this run and before
+            summary["learning_usage"] = (self._prev_learning + learned).model_dump()
         tmp = self.out / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=2))
         os.replace(tmp, self.out / "summary.json")

@@ -52,3 +52,16 @@ def test_agent_spec_file_errors_name_the_file(tmp_path):
     bad.write_text('{"name": "x", "nodes": [], "edges": [], "entry": "a"}')
     r = invoke("run", "--agent-spec", str(bad), "--limit", "1")
     assert r.exit_code == 2 and "spec.json" in r.output and "no nodes" in r.output
+
+
+def test_run_with_memory_learning_reports_learning_calls_apart(tmp_path):
+    from agentforge.llm.fake import FunctionModel
+
+    fm = FunctionModel(lambda m, i: "Answer: -1", name="cli-learn")  # always wrong: one reflection each
+    out = tmp_path / "run"
+    r = invoke("run", "--task", "gsm8k", "--limit", "2", "--model", fm.model_id, "--no-cache",
+               "--memory", f"chroma://{tmp_path / 'mem'}", "--learn", "experience,reflection", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["llm_calls"] == 2 and summary["learning_usage"]["calls"] == 2 and len(fm.calls) == 4
+    assert "calls=2 " in r.output and "(+2 learning calls" in r.output

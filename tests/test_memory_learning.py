@@ -224,3 +224,21 @@ def test_runner_flushes_pending_insight_episodes_at_the_end(store):
         Runner(task, build_agent_spec("cot"), llm, out, memory=learner).run()
     assert len(asked) == 1 and asked[0].count("[FAILURE]") == 3
     assert [r.text for r in store.list(kind="insight")] == ["Read the question twice before computing."]
+
+
+def test_runner_reports_learning_calls_apart_and_keeps_them_on_resume(store, tmp_path):
+    task = load_task("gsm8k", limit=3)
+
+    def fn(m, i):
+        if "Propose at most" in m[-1]["content"]:
+            return "ADD: Read the question twice before computing."
+        return "Answer: -1"  # always wrong: every episode gets a self-reflection
+
+    llm = LLM(model=fn, cache=False)
+    learner = MemoryLearner(store, llm, "gsm8k", learn=["reflection", "insight"], insight_every=2)
+    summary = Runner(task, build_agent_spec("cot"), llm, tmp_path, memory=learner).run()
+    # 3 agent calls; learning: 3 reflections + an insight update after 2 episodes + the final flush
+    assert summary["llm_calls"] == 3 and summary["learning_usage"]["calls"] == 5
+    again = Runner(task, build_agent_spec("cot"), llm, tmp_path,
+                   memory=MemoryLearner(store, llm, "gsm8k", learn=["reflection", "insight"])).run()
+    assert again["llm_calls"] == 3 and again["learning_usage"]["calls"] == 5

@@ -87,10 +87,14 @@ def run(
 
         runner.on_result = on_result
         summary = asyncio.run(runner.arun())
+    learned = summary.get("learning_usage")
+    learning = (f" (+{learned['calls']} learning calls, {learned['prompt_tokens']}+"
+                f"{learned['completion_tokens']} tokens)" if learned else "")
     console.print(
         f"{summary['task']} | {summary['agent']} | {summary['model']} | n={summary['n']} "
         f"accuracy={summary['accuracy']:.3f} errors={summary['errors']} calls={summary['llm_calls']} "
-        f"tokens={summary['prompt_tokens']}+{summary['completion_tokens']} cost=${summary['cost_usd']:.4f} "
+        f"tokens={summary['prompt_tokens']}+{summary['completion_tokens']}{learning} "
+        f"cost=${summary['cost_usd'] + (learned or {}).get('cost_usd', 0.0):.4f} "
         f"wall={summary['wall_s']:.1f}s -> {out}", highlight=False, soft_wrap=True)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from agentforge.agents.prompts import render
 from agentforge.llm import LLM
+from agentforge.llm.types import Usage
 from agentforge.memory.base import MemoryStore
 from agentforge.memory.episodes import gist, record_id
 from agentforge.memory.records import MemoryRecord
@@ -36,11 +37,13 @@ class Operation:
 
 @dataclass
 class UpdateReport:
-    """What one update did: operations applied and skipped (with reasons), insights retired."""
+    """What one update did: operations applied and skipped (with reasons), insights retired,
+    and the model usage of the call that proposed them (``aupdate`` only)."""
 
     applied: list[Operation] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
 
 
 # the words of the prompt's operation format: a "rule" made only of these restates the format
@@ -151,7 +154,9 @@ class InsightMemory:
             "episodes": [{**e, "solution": gist(e.get("solution", ""), 500)} for e in episodes],
         })
         comp = await self.llm.acomplete([{"role": "user", "content": content}], sample_index=sample_index)
-        return self.apply(comp.text, provenance, rules)
+        report = self.apply(comp.text, provenance, rules)
+        report.usage = comp.usage
+        return report
 
     def apply(self, text: str, provenance: list[str], rules: list[MemoryRecord] | None = None) -> UpdateReport:
         """Apply the operations in ``text`` (model output) to the insight set."""

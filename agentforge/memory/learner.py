@@ -15,6 +15,7 @@ from typing import Any
 
 from agentforge.errors import UnknownNameError
 from agentforge.llm import LLM
+from agentforge.llm.types import Usage
 from agentforge.memory.base import MemoryStore
 from agentforge.memory.experience import ExperientialMemory
 from agentforge.memory.insights import InsightMemory
@@ -40,6 +41,10 @@ class MemoryLearner:
         k: experiences / reflections recalled (default 2 / 3).
         insight_every: episodes between insight-extraction updates (default 10).
 
+    Attributes:
+        usage: ``Usage`` of the model calls this learner made itself (self-reflections on
+            failures, insight updates) since it was created; the agent's own calls are not in it.
+
     Raises:
         UnknownNameError: an unknown learning kind.
     """
@@ -55,6 +60,7 @@ class MemoryLearner:
         self.reflection = ReflectiveMemory(store, llm, namespace)
         self.insights = InsightMemory(store, llm, namespace)
         self._pending: list[dict] = []
+        self.usage = Usage()  # model calls spent on learning (reflections, insight updates)
 
     def retrieve(self, question: str, example: Any = None) -> str:
         """Memory text for a prompt: insights, reflections, then exemplars ("" if memory is empty)."""
@@ -85,6 +91,7 @@ class MemoryLearner:
                 reflections = list(result.metadata.get("reflections") or [])
                 if not correct and not reflections:
                     comp = await self.reflection.areflect(question, result.text or "")
+                    self.usage = self.usage + comp.usage
                     reflections = [comp.text]
                 for trial, text in enumerate(reflections):
                     if text.strip():
@@ -110,6 +117,7 @@ class MemoryLearner:
         batch, self._pending = self._pending, []
         try:
             report = await self.insights.aupdate(batch, [e["id"] for e in batch if e["id"]])
+            self.usage = self.usage + report.usage
             log.info("insights: %d applied, %d skipped, %d retired", len(report.applied),
                      len(report.skipped), len(report.retired))
         except Exception as exc:
