@@ -85,7 +85,7 @@ def top_insights(k: int = 10) -> list[dict]:
 
 
 def plot(second: set[str]) -> None:
-    """Running accuracy over questions 61-120, memory against baseline, and Reflexion's trials."""
+    """Running accuracy over questions 61-120, memory against baseline (``learning_curve.png``)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -43,7 +43,7 @@ import torch
 
 from agentforge.errors import UserError
 from agentforge.judges.prm_data import label_stats, load_champ, read_stepwise, split_records
-from agentforge.judges.prm_eval import evaluate_judge, evaluate_scores
+from agentforge.judges.prm_eval import evaluate_judge, evaluate_scores, score_records
 from agentforge.judges.prm_label import label_task
 from agentforge.judges.prm_train import train_prm
 from agentforge.llm import LLM
@@ -172,8 +172,7 @@ def main() -> None:
     report = train_prm(train, base, work / "prm", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        max_length=args.max_length, seed=args.seed, device=args.device, on_step=on_step)
     judge = PRMJudge(work / "prm", device=args.device)
-    held = [s for i in range(0, len(test), 32)
-            for s in judge.score_batch([(r["prompt"], r["completions"]) for r in test[i:i + 32]])]
+    held = score_records(judge, test)
     after, fit = evaluate_scores(test, held, args.threshold), evaluate_judge(judge, train, args.threshold)
     position = evaluate_scores(test, position_scores(test, held), args.threshold)
     tail = report.losses[-5:]

@@ -144,11 +144,20 @@ def evaluate_judge(judge: Judge, records: list[dict], threshold: float = 0.5, ba
     Raises:
         UserError / ModelError: from the judge.
     """
+    return evaluate_scores(records, score_records(judge, records, batch_size), threshold)
+
+
+def score_records(judge: Judge, records: list[dict], batch_size: int = 32) -> list[list[float]]:
+    """Each record's step scores from ``judge.score_batch``, in chunks of ``batch_size`` records.
+
+    Raises:
+        UserError / ModelError: from the judge.
+    """
     scores: list[list[float]] = []
     for start in range(0, len(records), max(1, batch_size)):
         chunk = records[start:start + batch_size]
         scores += judge.score_batch([(r["prompt"], r["completions"]) for r in chunk])
-    return evaluate_scores(records, scores, threshold)
+    return scores
 
 
 def make_judge(spec: str, *, token: str | None = None, device: str | None = None) -> Judge:

@@ -47,7 +47,7 @@ class UpdateReport:
 
 
 # the words of the prompt's operation format: a "rule" made only of these restates the format
-_PLACEHOLDER_WORDS = frozenset("a an the new general improve improved rule rules text your here add edit upvote "
+_PLACEHOLDER_WORDS = frozenset("new general improve improved rule rules text your here add edit upvote "
                                "downvote number operation operations insight insights".split())
 _STOPWORDS = frozenset("a an the to of for in on at and or with that this these is are be by each every all "
                        "any it its as from".split())
