@@ -12,7 +12,7 @@ and the held-out evaluations share ``heldout.sqlite``; rerun the same command to
 an interruption (nothing already paid for is called again). The completion cache is in
 ``benchmarks/results/search/cache``.
 
-``--dspy`` adds DSPy's COPRO and MIPROv2 (if ``dspy`` is installed) on the same split, same model,
+``--dspy none,mipro,copro`` adds DSPy's unoptimized program, MIPROv2 and/or COPRO (``pip install 'dspy[optuna]'``) on the same split, same model,
 for a side-by-side: DSPy programs are ``ChainOfThought("question -> answer")`` scored with the same
 GSM8K metric; their LLM calls are counted from the LM's history (DSPy has no hard call budget, so
 their spend is reported, not capped).
@@ -22,7 +22,9 @@ roughly 1.5 h, and each held-out evaluation of 100 questions 15 min (more for mu
 
 Usage:
     python benchmarks/bench_search_gsm8k.py [--levels prompt,module,system] [--budget 600]
-        [--model local/qwen2.5-coder-0.5b-instruct] [--meta-model M] [--dspy] [--report-only]
+        [--model local/qwen2.5-coder-0.5b-instruct] [--meta-model M] [--dspy mipro,copro] [--report-only]
+
+``--levels ''`` with ``--dspy`` runs only DSPy; rows of earlier runs stay in summary.json.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import asyncio
 import json
 import time
 from pathlib import Path
+
+from tqdm import tqdm
 
 from agentforge.agents import build_agent_spec
 from agentforge.llm import LLM
@@ -76,20 +80,34 @@ def heldout(spec, args, task, test) -> dict:
     ev = Evaluator(task, llm_for(args.model), store=RunStore(ROOT / "heldout.sqlite"), concurrency=args.concurrency)
     res = asyncio.run(ev.aevaluate(spec, test))
     return {"accuracy": round(res.accuracy, 4), "ci": [round(x, 4) for x in res.accuracy_ci], "n": res.n,
-            "calls_per_example": round(res.calls_per_example, 2), "errors": res.errors}
+            "calls_per_example": round(res.calls_per_example, 2),
+            "tokens_per_example": round(res.tokens_per_example, 1), "errors": res.errors}
 
 
 def run_dspy(args, task, train, val, test) -> list[dict]:
+    """DSPy's optimizers on the same split, model and (approximately) call budget as ours.
+
+    MIPROv2 runs with explicit settings instead of ``auto`` so that its spend matches ``--budget``:
+    ``num_trials = budget // len(val) - 3`` full validation evaluations (minibatch off, as our
+    searches score every candidate on the whole validation set), the rest going to bootstrapping
+    demonstrations and proposing instructions. COPRO (``--dspy copro,mipro``) uses breadth 4,
+    depth 2 on train + validation. DSPy has no hard call cap: calls are counted from its global
+    history (cache hits included, so a rerun reports the same figure) and reported.
+    """
     try:
         import dspy
+        from dspy.clients.base_lm import GLOBAL_HISTORY
     except ImportError:
-        print("dspy is not installed (pip install dspy); skipping the DSPy side-by-side")
+        print("dspy is not installed (pip install 'dspy[optuna]'); skipping the DSPy side-by-side")
         return []
     from agentforge.llm import local
+    from agentforge.search import bootstrap_ci
 
     local.ensure_registered()  # DSPy goes through litellm too: the local/ provider serves it
+    dspy.configure_cache(enable_disk_cache=True, disk_cache_dir=str(ROOT / "dspy_cache"))
     lm = dspy.LM(args.model, temperature=0.0, max_tokens=512, cache=True)
     dspy.configure(lm=lm)
+    example_by_q = {e.question: e for e in [*train, *val, *test]}
 
     def to_dspy(examples):
         return [dspy.Example(question=e.question, answer=e.gold).with_inputs("question") for e in examples]
@@ -97,25 +115,49 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
     def metric(example, pred, trace=None):
         return bool(task.score(task.extract(str(getattr(pred, "answer", "")) or ""), example_by_q[example.question]))
 
-    example_by_q = {e.question: e for e in [*train, *val, *test]}
+    def safe_metric(d, program) -> bool:
+        try:
+            return metric(d, program(question=d.question))
+        except Exception as exc:  # a malformed reply DSPy could not parse counts as wrong
+            print(f"  dspy: {type(exc).__name__}: {str(exc)[:120]}")
+            return False
+
     rows = []
-    for name in ("COPRO", "MIPROv2"):
-        before = len(lm.history)
+    for name in [x.strip().lower() for x in args.dspy.split(",") if x.strip()]:
+        out = ROOT / f"dspy-{name}"
+        out.mkdir(parents=True, exist_ok=True)
+        before = len(GLOBAL_HISTORY)
         student = dspy.ChainOfThought("question -> answer")
         t0 = time.time()
-        if name == "COPRO":
+        if name == "none":  # DSPy's program as written, no optimizer: separates format from search
+            program = student
+        elif name == "copro":
             opt = dspy.teleprompt.COPRO(metric=metric, breadth=4, depth=2)
             program = opt.compile(student, trainset=to_dspy(train + val), eval_kwargs={"num_threads": 1})
+        elif name == "mipro":
+            trials = max(1, args.budget // len(val) - 3)
+            opt = dspy.teleprompt.MIPROv2(metric=metric, auto=None, num_candidates=5, num_threads=1,
+                                          max_bootstrapped_demos=2, max_labeled_demos=2, seed=0)
+            program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val), num_trials=trials,
+                                  minibatch=False)
         else:
-            opt = dspy.teleprompt.MIPROv2(metric=metric, auto="light", num_threads=1)
-            program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val))
-        calls = len(lm.history) - before
-        correct = [metric(d, program(question=d.question)) for d in to_dspy(test)]
-        from agentforge.search import bootstrap_ci
-
-        rows.append({"level": f"dspy-{name}", "accuracy": round(sum(correct) / len(correct), 4),
-                     "ci": [round(x, 4) for x in bootstrap_ci([float(c) for c in correct])],
-                     "search_calls": calls, "wall_s": round(time.time() - t0, 1)})
+            raise SystemExit(f"unknown --dspy optimizer {name!r}: use none, copro and/or mipro")
+        calls, wall = len(GLOBAL_HISTORY) - before, round(time.time() - t0, 1)
+        tokens = sum(int((h.get("usage") or {}).get("total_tokens") or 0) for h in GLOBAL_HISTORY[before:])
+        program.save(str(out / "program.json"))
+        print(f"== dspy-{name}: search done, {calls} calls, {wall:.0f}s; held-out evaluation", flush=True)
+        before = len(GLOBAL_HISTORY)
+        correct = [safe_metric(d, program) for d in tqdm(to_dspy(test), desc=f"dspy-{name} held-out")]
+        test_calls = GLOBAL_HISTORY[before:]
+        row = {"level": f"dspy-{name}", "agent": f"ChainOfThought+{name}",
+               "accuracy": round(sum(correct) / len(correct), 4),
+               "ci": [round(x, 4) for x in bootstrap_ci([float(c) for c in correct])], "n": len(correct),
+               "calls_per_example": round(len(test_calls) / len(correct), 2),
+               "tokens_per_example": round(sum(int((h.get("usage") or {}).get("total_tokens") or 0)
+                                               for h in test_calls) / len(correct), 1),
+               "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall}
+        (out / "summary.json").write_text(json.dumps(row, indent=2))
+        rows.append(row)
     return rows
 
 
@@ -146,7 +188,8 @@ def main() -> None:
     ap.add_argument("--max-candidates", type=int, default=30)
     ap.add_argument("--max-failures", type=int, default=10, help="failed proposal steps in a row that end a search")
     ap.add_argument("--concurrency", type=int, default=1)
-    ap.add_argument("--dspy", action="store_true", help="add DSPy COPRO / MIPROv2 (needs dspy)")
+    ap.add_argument("--dspy", default="", help="add DSPy optimizers, comma-separated: none (unoptimized), mipro, copro "
+                                           "(needs dspy[optuna])")
     ap.add_argument("--report-only", action="store_true", help="print the last summary.json and exit")
     args = ap.parse_args()
     ROOT.mkdir(parents=True, exist_ok=True)
@@ -154,25 +197,34 @@ def main() -> None:
         print(json.dumps(json.loads((ROOT / "summary.json").read_text()), indent=2))
         return
     task, train, val, test = split()
-    base = heldout(build_agent_spec("cot"), args, task, test)
-    rows = [{"level": "cot (baseline)", "agent": "cot", **base, "search_calls": 0}]
-    for level in [x.strip() for x in args.levels.split(",") if x.strip()]:
+    levels = [x.strip() for x in args.levels.split(",") if x.strip()]
+    rows = []
+    if levels:
+        base = heldout(build_agent_spec("cot"), args, task, test)
+        rows.append({"level": "cot (baseline)", "agent": "cot", **base, "search_calls": 0})
+    for level in levels:
         print(f"== {level}-level search, budget {args.budget} calls", flush=True)
         got = run_search(level, args, task, train, val)
         s, best = got["summary"], got["result"].best_spec
+        print(f"== {level}: best {best.name} (validation {s['best_score']}); held-out evaluation", flush=True)
         rows.append({"level": level, "agent": best.name, "val_score": s["best_score"],
                      **heldout(best, args, task, test), "search_calls": s["llm_calls"], "search_tokens": s["tokens"],
                      "search_wall_s": s["wall_s"], "stop_reason": s["stop_reason"]})
     if args.dspy:
         rows += run_dspy(args, task, train, val, test)
+    # rows of earlier runs (other levels, DSPy) stay; a level measured again replaces its row
+    path = ROOT / "summary.json"
+    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
+    fresh = {r["level"] for r in rows}
+    rows = [r for r in earlier if r["level"] not in fresh] + rows
+    rows.sort(key=lambda r: r["level"] != "cot (baseline)")
     print(f"\n{'level':16} {'agent':40} {'held-out acc [95% CI]':26} {'calls/q':>8} {'search calls':>13}")
     for r in rows:
         ci = f"{r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
         print(f"{r['level']:16} {str(r.get('agent', '')):40} {ci:26} {r.get('calls_per_example', '-')!s:>8} "
               f"{r.get('search_calls', '-')!s:>13}")
-    (ROOT / "summary.json").write_text(json.dumps({"model": args.model, "budget_calls": args.budget,
-                                                   "train": "1-20", "val": "21-40", "test": "41-140",
-                                                   "rows": rows}, indent=2))
+    path.write_text(json.dumps({"model": args.model, "budget_calls": args.budget, "train": "1-20", "val": "21-40",
+                                "test": "41-140", "rows": rows}, indent=2))
     plot(rows, ROOT / "heldout_accuracy.png")
 
 
