@@ -165,3 +165,33 @@ def test_fake_model_returning_non_text_is_not_retried():
     with pytest.raises(ModelCallError, match="expected str"):
         LLM(model=bad, cache=False, backoff_s=0.0).complete(MSGS)
     assert len(calls) == 1
+
+
+class _SeedEcho:
+    """An in-process provider whose completion names the seed stream it drew from."""
+
+    @staticmethod
+    def make():
+        from agentforge.llm.local import _sample_seed
+        from agentforge.llm.providers import SyncProvider
+
+        class Echo(SyncProvider):
+            def generate(self, model, messages, params):
+                return f"seed {_sample_seed(params)}", 3, 2
+
+        return Echo()
+
+
+def test_in_process_provider_returns_n_distinct_choices():
+    # DSPy's COPRO asks for several instructions in one call (n > 1); each choice is its own sample
+    from agentforge.llm.providers import register_provider
+
+    register_provider("echo-n", _SeedEcho.make())
+    resp = litellm.completion(model="echo-n/m", messages=MSGS, n=3, seed=5)
+    texts = [c.message.content for c in resp.choices]
+    assert len(texts) == 3 and len(set(texts)) == 3
+    single = litellm.completion(model="echo-n/m", messages=MSGS, seed=5)
+    assert single.choices[0].message.content == texts[0]  # choice 0 is the plain request's sample
+    assert (resp.usage.prompt_tokens, resp.usage.completion_tokens) == (3, 6)
+    with pytest.raises(litellm.BadRequestError, match="n must be >= 1"):
+        litellm.completion(model="echo-n/m", messages=MSGS, n=-1)

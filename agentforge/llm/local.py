@@ -69,7 +69,9 @@ def _sample_seed(params: dict[str, Any]) -> int:
 
     extra = params.get("extra_body") or {}
     base = params.get("seed")
-    return sample_seed(0 if base is None else int(base), int(extra.get("sample_index", 0)))
+    seed = sample_seed(0 if base is None else int(base), int(extra.get("sample_index", 0)))
+    choice = int(params.get("choice_index") or 0)  # choice i of an n > 1 request: its own stream
+    return seed if choice == 0 else sample_seed(seed + 7919, choice)
 
 
 class LocalProvider(SyncProvider):

@@ -16,7 +16,7 @@ from agentforge import _env  # noqa: F401
 
 import litellm
 from litellm import CustomLLM
-from litellm.types.utils import ModelResponse
+from litellm.types.utils import Choices, Message, ModelResponse
 from litellm.types.utils import Usage as LiteUsage
 
 _REGISTERED: dict[str, CustomLLM] = {}
@@ -38,11 +38,19 @@ def register_provider(name: str, handler: CustomLLM) -> None:
 
 
 def fill_response(
-    model_response: ModelResponse, model: str, text: str, prompt_tokens: int, completion_tokens: int
+    model_response: ModelResponse, model: str, text: str | list[str], prompt_tokens: int, completion_tokens: int
 ) -> ModelResponse:
-    """Write text and token counts into the ModelResponse litellm hands a custom provider."""
-    model_response.choices[0].message.content = text
+    """Write text(s) and token counts into the ModelResponse litellm hands a custom provider.
+
+    ``text`` is one completion, or a list of them for a request with ``n`` > 1 (one choice each;
+    ``completion_tokens`` is then their total, ``prompt_tokens`` the prompt once, as OpenAI counts).
+    """
+    texts = [text] if isinstance(text, str) else list(text)
+    model_response.choices[0].message.content = texts[0]
     model_response.choices[0].finish_reason = "stop"
+    for i, extra in enumerate(texts[1:], start=1):
+        model_response.choices.append(Choices(index=i, finish_reason="stop",
+                                              message=Message(content=extra, role="assistant")))
     model_response.model = model
     model_response.usage = LiteUsage(
         prompt_tokens=prompt_tokens,
@@ -69,16 +77,32 @@ class SyncProvider(CustomLLM):
     """A CustomLLM whose work is a blocking ``generate``; ``acompletion`` runs it in a thread.
 
     Subclasses implement ``generate(model, messages, params) -> (text, prompt_tokens,
-    completion_tokens)``.
+    completion_tokens)``. A request for ``n`` choices (DSPy's COPRO asks for several instructions
+    in one call) runs ``generate`` n times; choice ``i`` > 0 gets ``params["choice_index"] = i``
+    so a seeded provider can draw a distinct sample for it.
+
+    Raises (as litellm errors): ``BadRequestError`` for ``n`` < 1 or a failure inside ``generate``.
     """
 
     def generate(self, model: str, messages: list[dict], params: dict[str, Any]) -> tuple[str, int, int]:
         raise NotImplementedError
 
+    def generate_choices(self, model: str, messages: list[dict], params: dict[str, Any]) -> tuple[list[str], int, int]:
+        """``params["n"]`` completions (default 1): (texts, prompt tokens once, completion tokens summed)."""
+        n = int(params.get("n") or 1)
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        texts, prompt_tokens, completion_tokens = [], 0, 0
+        for i in range(n):
+            text, pt, ct = self.generate(model, messages, {**params, "choice_index": i} if i else params)
+            texts.append(text)
+            prompt_tokens, completion_tokens = prompt_tokens or pt, completion_tokens + ct
+        return texts, prompt_tokens, completion_tokens
+
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                    encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         try:
-            text, pt, ct = self.generate(model, messages, dict(optional_params or {}))
+            text, pt, ct = self.generate_choices(model, messages, dict(optional_params or {}))
         except Exception as exc:
             raise as_litellm_error(exc, model, type(self).__name__) from exc
         return fill_response(model_response, model, text, pt, ct)
@@ -86,7 +110,7 @@ class SyncProvider(CustomLLM):
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         try:
-            text, pt, ct = await asyncio.to_thread(self.generate, model, messages, dict(optional_params or {}))
+            text, pt, ct = await asyncio.to_thread(self.generate_choices, model, messages, dict(optional_params or {}))
         except Exception as exc:
             raise as_litellm_error(exc, model, type(self).__name__) from exc
         return fill_response(model_response, model, text, pt, ct)
