@@ -50,6 +50,18 @@ def test_invalid_proposals_are_rejected_with_the_error_fed_back_then_the_planted
     assert "Its final answer: -1 (correct: 0)" in meta[0][1]["content"]  # the parent's failures
 
 
+def test_retries_show_only_the_latest_invalid_reply_cut_to_size():
+    # a rambling small model must not push the retry conversation past its context window
+    replies = ["x" * 5000, "y" * 100, proposal(GOOD)]
+    fm = scripted_model(planted_solver(TASK, verify_twice), replies)
+    SystemOptimizer(TASK, LLM(model=fm, cache=False), max_candidates=2, max_reply_shown=300).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=100))
+    meta = [m for m, _ in fm.calls if is_meta_call(m)]
+    assert [len(m) for m in meta[:3]] == [2, 4, 4]  # prompt, then prompt + latest reply + error
+    assert meta[1][2]["content"].startswith("x" * 300) and len(meta[1][2]["content"]) < 400
+    assert meta[2][2]["content"] == "y" * 100 and meta[2][:2] == meta[0]
+
+
 @pytest.mark.parametrize("spec_change,error", [
     ({"nodes": [{"id": "a", "prompt": "{{ questoin }}", "answer": True}]}, "questoin"),
     ({"nodes": [{"id": "a", "prompt": "{{ cycler.__init__.__globals__ }}", "answer": True}]}, "does not render"),

@@ -71,6 +71,8 @@ class SystemOptimizer(Optimizer):
         failures_shown: failures shown (default 2).
         max_calls_per_example: proposals that may exceed it are rejected (default 12).
         duplicate_threshold: prompt similarity at which a same-structure proposal is skipped (0.95).
+        max_reply_shown: characters of an invalid reply shown back with its error (default 2000;
+            only the latest one is, so retries stay inside a 4k-token context).
         alpha, mix: parent choice: softmax sharpness over scores (default 10) and the uniform
             share (default 0.3).
     """
@@ -79,12 +81,13 @@ class SystemOptimizer(Optimizer):
 
     def __init__(self, task: Any, llm: Any, *, max_retries: int = 2, archive_shown: int = 5, minibatch: int = 4,
                  failures_shown: int = 2, max_calls_per_example: int = 12, duplicate_threshold: float = 0.95,
-                 alpha: float = 10.0, mix: float = 0.3, **kwargs: Any):
+                 max_reply_shown: int = 2000, alpha: float = 10.0, mix: float = 0.3, **kwargs: Any):
         kwargs.setdefault("meta_max_tokens", 1536)
         super().__init__(task, llm, **kwargs)
         self.max_retries, self.archive_shown, self.minibatch_size = max_retries, archive_shown, minibatch
         self.failures_shown, self.max_calls = failures_shown, max_calls_per_example
         self.duplicate_threshold, self.alpha, self.mix = duplicate_threshold, alpha, mix
+        self.max_reply_shown = max_reply_shown
 
     def options(self) -> dict[str, Any]:
         """The system-level options (part of the resume check)."""
@@ -121,14 +124,19 @@ class SystemOptimizer(Optimizer):
         if not self.archive:
             return "no candidate to improve"
         parent = self.select_parent(step)
-        messages = await self._prompt(parent, step)
+        prompt = await self._prompt(parent, step)
+        messages = prompt
         for attempt in range(self.max_retries + 1):
             reply = await self.meta.ask(messages, tag=f"system-{step}-{attempt}", sample_index=step * 10 + attempt)
             try:
                 spec, thought = parse_proposal(reply, step, self.max_calls)
             except (MalformedOutputError, SpecValidationError) as exc:
                 self.reject(f"proposal (attempt {attempt + 1}): {exc}")
-                messages = messages + [{"role": "assistant", "content": reply}, {"role": "user", "content": render_meta(
+                # only the latest failed reply (its head) goes back: a small model's rambling
+                # replies would otherwise pile up past its context window within two retries
+                shown = reply if len(reply) <= self.max_reply_shown else \
+                    reply[: self.max_reply_shown] + "\n[... reply cut here ...]"
+                messages = prompt + [{"role": "assistant", "content": shown}, {"role": "user", "content": render_meta(
                     "fix", error=str(exc), what='one corrected JSON object {"thought": ..., "spec": ...}')}]
                 continue
             twin = self.near_duplicate(spec, self.duplicate_threshold)
