@@ -22,7 +22,7 @@ roughly 1.5 h, and each held-out evaluation of 100 questions 15 min (more for mu
 
 Usage:
     python benchmarks/bench_search_gsm8k.py [--levels prompt,module,system] [--budget 600]
-        [--model local/qwen2.5-coder-0.5b-instruct] [--meta-model M] [--dspy mipro,copro] [--report-only]
+        [--model local/qwen2.5-coder-0.5b-instruct] [--meta-model M] [--dspy none,mipro,copro] [--report-only]
 
 ``--levels ''`` with ``--dspy`` runs only DSPy; rows of earlier runs stay in summary.json.
 """
@@ -37,8 +37,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from agentforge.agents import build_agent_spec
-from agentforge.llm import LLM
+from agentforge.agents import AgentSpec, build_agent_spec
+from agentforge.llm import LLM, model_requests_allowed
 from agentforge.search import Budget, Evaluator, RunStore, make_optimizer, write_outputs
 from agentforge.tasks import load_task
 
@@ -81,7 +81,8 @@ def heldout(spec, args, task, test) -> dict:
     res = asyncio.run(ev.aevaluate(spec, test))
     return {"accuracy": round(res.accuracy, 4), "ci": [round(x, 4) for x in res.accuracy_ci], "n": res.n,
             "calls_per_example": round(res.calls_per_example, 2),
-            "tokens_per_example": round(res.tokens_per_example, 1), "errors": res.errors}
+            "tokens_per_example": round(res.tokens_per_example, 1), "errors": res.errors,
+            "correct_ids": sorted(r.example_id for r in res.rows if r.correct)}
 
 
 def run_dspy(args, task, train, val, test) -> list[dict]:
@@ -155,10 +156,27 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                "calls_per_example": round(len(test_calls) / len(correct), 2),
                "tokens_per_example": round(sum(int((h.get("usage") or {}).get("total_tokens") or 0)
                                                for h in test_calls) / len(correct), 1),
-               "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall}
+               "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall,
+               "correct_ids": sorted(e.id for e, ok in zip(test, correct) if ok)}
         (out / "summary.json").write_text(json.dumps(row, indent=2))
         rows.append(row)
     return rows
+
+
+def paired_vs_baseline(base: set[str], other: set[str], ids: list[str]) -> dict:
+    """Accuracy difference ``other - base`` on the same questions: paired bootstrap 95% CI
+    (questions resampled together) and McNemar's exact p over the discordant questions."""
+    from math import comb
+
+    import numpy as np
+
+    diff = np.array([float(i in other) - float(i in base) for i in ids])
+    idx = np.random.default_rng(0).integers(0, len(ids), size=(10_000, len(ids)))
+    low, high = np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])
+    gain, loss = int((diff > 0).sum()), int((diff < 0).sum())
+    p = min(1.0, 2 * sum(comb(gain + loss, j) for j in range(min(gain, loss) + 1)) / 2 ** (gain + loss))
+    return {"diff": round(float(diff.mean()), 4), "diff_ci": [round(float(low), 4), round(float(high), 4)],
+            "only_this": gain, "only_baseline": loss, "mcnemar_p": round(p, 4)}
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -190,14 +208,14 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--dspy", default="", help="add DSPy optimizers, comma-separated: none (unoptimized), mipro, copro "
                                            "(needs dspy[optuna])")
-    ap.add_argument("--report-only", action="store_true", help="print the last summary.json and exit")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no search: rebuild the table, paired statistics and plot from the stored runs")
     args = ap.parse_args()
     ROOT.mkdir(parents=True, exist_ok=True)
-    if args.report_only:
-        print(json.dumps(json.loads((ROOT / "summary.json").read_text()), indent=2))
-        return
     task, train, val, test = split()
-    levels = [x.strip() for x in args.levels.split(",") if x.strip()]
+    levels = [] if args.report_only else [x.strip() for x in args.levels.split(",") if x.strip()]
+    if args.report_only:
+        args.dspy = ""
     rows = []
     if levels:
         base = heldout(build_agent_spec("cot"), args, task, test)
@@ -217,11 +235,26 @@ def main() -> None:
     earlier = json.loads(path.read_text())["rows"] if path.exists() else []
     fresh = {r["level"] for r in rows}
     rows = [r for r in earlier if r["level"] not in fresh] + rows
-    rows.sort(key=lambda r: r["level"] != "cot (baseline)")
-    print(f"\n{'level':16} {'agent':40} {'held-out acc [95% CI]':26} {'calls/q':>8} {'search calls':>13}")
+    order = ["cot (baseline)", "prompt", "module", "system", "dspy-none", "dspy-mipro", "dspy-copro"]
+    rows.sort(key=lambda r: order.index(r["level"]) if r["level"] in order else len(order))
+    for r in rows:  # rows written before per-question results were kept: read them from the store
+        spec_file = ROOT / r["level"] / "best.json"
+        if "correct_ids" not in r and (r["level"] == "cot (baseline)" or spec_file.exists()):
+            spec = build_agent_spec("cot") if r["level"] == "cot (baseline)" else AgentSpec.load(spec_file)
+            with model_requests_allowed(False):  # stored results only: never a model call here
+                r["correct_ids"] = heldout(spec, args, task, test)["correct_ids"]
+    ids = [e.id for e in test]
+    base = next((set(r["correct_ids"]) for r in rows if r["level"] == "cot (baseline)" and "correct_ids" in r), None)
+    for r in rows:
+        if base is not None and "correct_ids" in r and r["level"] != "cot (baseline)":
+            r["vs_cot"] = paired_vs_baseline(base, set(r["correct_ids"]), ids)
+    print(f"\n{'level':16} {'agent':32} {'held-out acc [95% CI]':24} {'vs cot [paired 95% CI], p':34} "
+          f"{'calls/q':>8} {'search calls':>13}")
     for r in rows:
         ci = f"{r['accuracy']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
-        print(f"{r['level']:16} {str(r.get('agent', '')):40} {ci:26} {r.get('calls_per_example', '-')!s:>8} "
+        v = r.get("vs_cot")
+        vs = f"{v['diff']:+.3f} [{v['diff_ci'][0]:+.3f}, {v['diff_ci'][1]:+.3f}], {v['mcnemar_p']:.2f}" if v else "-"
+        print(f"{r['level']:16} {str(r.get('agent', '')):32} {ci:24} {vs:34} {r.get('calls_per_example', '-')!s:>8} "
               f"{r.get('search_calls', '-')!s:>13}")
     path.write_text(json.dumps({"model": args.model, "budget_calls": args.budget, "train": "1-20", "val": "21-40",
                                 "test": "41-140", "rows": rows}, indent=2))
