@@ -85,6 +85,31 @@ def heldout(spec, args, task, test) -> dict:
             "correct_ids": sorted(r.example_id for r in res.rows if r.correct)}
 
 
+def keep_cached_usage() -> None:
+    """Make DSPy keep the token counts of cache hits in its history (it blanks them), so a rerun
+    served from the cache reports the spend of the run that paid for it; cache hits stay marked."""
+    from dspy.clients.cache import Cache
+
+    if getattr(Cache, "_agentforge_keeps_usage", False):
+        return
+    blank = Cache._prepare_cached_response
+
+    def prepare(self, response):
+        usage = getattr(response, "usage", None)
+        out = blank(self, response)
+        if usage:
+            out.usage = usage
+        return out
+
+    Cache._prepare_cached_response, Cache._agentforge_keeps_usage = prepare, True
+
+
+def total_tokens(entry: dict) -> int:
+    """Tokens of one DSPy history entry (read from the response, where cache hits keep them)."""
+    usage = getattr(entry["response"], "usage", None) or entry.get("usage") or {}
+    return int((usage.get("total_tokens") if isinstance(usage, dict) else getattr(usage, "total_tokens", 0)) or 0)
+
+
 def run_dspy(args, task, train, val, test) -> list[dict]:
     """DSPy's optimizers on the same split, model and (approximately) call budget as ours.
 
@@ -105,6 +130,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
     from agentforge.search import bootstrap_ci
 
     local.ensure_registered()  # DSPy goes through litellm too: the local/ provider serves it
+    keep_cached_usage()
     dspy.configure_cache(enable_disk_cache=True, disk_cache_dir=str(ROOT / "dspy_cache"))
     lm = dspy.LM(args.model, temperature=0.0, max_tokens=512, cache=True)
     dspy.configure(lm=lm)
@@ -133,8 +159,15 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
         if name == "none":  # DSPy's program as written, no optimizer: separates format from search
             program = student
         elif name == "copro":
-            opt = dspy.teleprompt.COPRO(metric=metric, breadth=4, depth=2)
-            program = opt.compile(student, trainset=to_dspy(train + val), eval_kwargs={"num_threads": 1})
+            # DSPy's default init_temperature (1.4) makes the 0.5B write unparseable proposals and
+            # COPRO raises AdapterParseError at its first one; 0.7 is what our meta model samples at
+            opt = dspy.teleprompt.COPRO(metric=metric, breadth=4, depth=2, init_temperature=args.copro_temperature)
+            try:
+                program = opt.compile(student, trainset=to_dspy(train + val), eval_kwargs={"num_threads": 1})
+            except Exception as exc:  # DSPy's optimizers do not catch a malformed proposal
+                print(f"== dspy-{name} failed after {len(GLOBAL_HISTORY) - before} calls: "
+                      f"{type(exc).__name__}: {str(exc)[:300]}", flush=True)
+                continue
         elif name == "mipro":
             trials = max(1, args.budget // len(val) - 3)
             opt = dspy.teleprompt.MIPROv2(metric=metric, auto=None, num_candidates=5, num_threads=1,
@@ -144,7 +177,11 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
         else:
             raise SystemExit(f"unknown --dspy optimizer {name!r}: use none, copro and/or mipro")
         calls, wall = len(GLOBAL_HISTORY) - before, round(time.time() - t0, 1)
-        tokens = sum(int((h.get("usage") or {}).get("total_tokens") or 0) for h in GLOBAL_HISTORY[before:])
+        tokens = sum(map(total_tokens, GLOBAL_HISTORY[before:]))
+        fresh = sum(not getattr(h["response"], "cache_hit", False) for h in GLOBAL_HISTORY[before:])
+        earlier = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+        if fresh == 0 and calls and "search_wall_s" in earlier:  # all from the cache: keep the paid run's wall
+            wall = earlier["search_wall_s"]
         program.save(str(out / "program.json"))
         print(f"== dspy-{name}: search done, {calls} calls, {wall:.0f}s; held-out evaluation", flush=True)
         before = len(GLOBAL_HISTORY)
@@ -154,8 +191,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                "accuracy": round(sum(correct) / len(correct), 4),
                "ci": [round(x, 4) for x in bootstrap_ci([float(c) for c in correct])], "n": len(correct),
                "calls_per_example": round(len(test_calls) / len(correct), 2),
-               "tokens_per_example": round(sum(int((h.get("usage") or {}).get("total_tokens") or 0)
-                                               for h in test_calls) / len(correct), 1),
+               "tokens_per_example": round(sum(map(total_tokens, test_calls)) / len(correct), 1),
                "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall,
                "correct_ids": sorted(e.id for e, ok in zip(test, correct) if ok)}
         (out / "summary.json").write_text(json.dumps(row, indent=2))
@@ -189,9 +225,10 @@ def plot(rows: list[dict], path: Path) -> None:
     names = [r["level"] for r in rows]
     acc = [r["accuracy"] for r in rows]
     err = [[a - r["ci"][0] for a, r in zip(acc, rows)], [r["ci"][1] - a for a, r in zip(acc, rows)]]
-    ax.bar(names, acc, yerr=err, capsize=4, color=["tab:gray"] + ["tab:blue"] * (len(rows) - 1))
+    colors = ["tab:gray" if n.startswith("cot") else "tab:orange" if n.startswith("dspy") else "tab:blue" for n in names]
+    ax.bar(names, acc, yerr=err, capsize=4, color=colors)
     ax.set_ylabel("held-out accuracy (GSM8K train 41-140)")
-    ax.set_title("best agent of each search level vs cot (0.5B model)")
+    ax.set_title("best agent of each search level (blue), DSPy (orange) vs cot (0.5B model)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -208,6 +245,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--dspy", default="", help="add DSPy optimizers, comma-separated: none (unoptimized), mipro, copro "
                                            "(needs dspy[optuna])")
+    ap.add_argument("--copro-temperature", type=float, default=0.7, help="COPRO's init_temperature (DSPy: 1.4)")
     ap.add_argument("--report-only", action="store_true",
                     help="no search: rebuild the table, paired statistics and plot from the stored runs")
     args = ap.parse_args()
@@ -239,10 +277,11 @@ def main() -> None:
     rows.sort(key=lambda r: order.index(r["level"]) if r["level"] in order else len(order))
     for r in rows:  # rows written before per-question results were kept: read them from the store
         spec_file = ROOT / r["level"] / "best.json"
-        if "correct_ids" not in r and (r["level"] == "cot (baseline)" or spec_file.exists()):
+        missing = any(r.get(k) is None for k in ("correct_ids", "tokens_per_example"))
+        if missing and (r["level"] == "cot (baseline)" or spec_file.exists()):
             spec = build_agent_spec("cot") if r["level"] == "cot (baseline)" else AgentSpec.load(spec_file)
             with model_requests_allowed(False):  # stored results only: never a model call here
-                r["correct_ids"] = heldout(spec, args, task, test)["correct_ids"]
+                r.update(heldout(spec, args, task, test))
     ids = [e.id for e in test]
     base = next((set(r["correct_ids"]) for r in rows if r["level"] == "cot (baseline)" and "correct_ids" in r), None)
     for r in rows:
