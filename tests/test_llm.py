@@ -167,26 +167,23 @@ def test_fake_model_returning_non_text_is_not_retried():
     assert len(calls) == 1
 
 
-class _SeedEcho:
+def _seed_echo_provider():
     """An in-process provider whose completion names the seed stream it drew from."""
+    from agentforge.llm.local import _sample_seed
+    from agentforge.llm.providers import SyncProvider
 
-    @staticmethod
-    def make():
-        from agentforge.llm.local import _sample_seed
-        from agentforge.llm.providers import SyncProvider
+    class SeedEcho(SyncProvider):
+        def generate(self, model, messages, params):
+            return f"seed {_sample_seed(params)}", 3, 2
 
-        class Echo(SyncProvider):
-            def generate(self, model, messages, params):
-                return f"seed {_sample_seed(params)}", 3, 2
-
-        return Echo()
+    return SeedEcho()
 
 
 def test_in_process_provider_returns_n_distinct_choices():
     # DSPy's COPRO asks for several instructions in one call (n > 1); each choice is its own sample
     from agentforge.llm.providers import register_provider
 
-    register_provider("echo-n", _SeedEcho.make())
+    register_provider("echo-n", _seed_echo_provider())
     resp = litellm.completion(model="echo-n/m", messages=MSGS, n=3, seed=5)
     texts = [c.message.content for c in resp.choices]
     assert len(texts) == 3 and len(set(texts)) == 3

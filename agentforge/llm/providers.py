@@ -102,15 +102,15 @@ class SyncProvider(CustomLLM):
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
                    encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         try:
-            text, pt, ct = self.generate_choices(model, messages, dict(optional_params or {}))
+            texts, pt, ct = self.generate_choices(model, messages, dict(optional_params or {}))
         except Exception as exc:
             raise as_litellm_error(exc, model, type(self).__name__) from exc
-        return fill_response(model_response, model, text, pt, ct)
+        return fill_response(model_response, model, texts, pt, ct)
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response,
                           print_verbose, encoding, api_key, logging_obj, optional_params, *args, **kwargs):
         try:
-            text, pt, ct = await asyncio.to_thread(self.generate_choices, model, messages, dict(optional_params or {}))
+            texts, pt, ct = await asyncio.to_thread(self.generate_choices, model, messages, dict(optional_params or {}))
         except Exception as exc:
             raise as_litellm_error(exc, model, type(self).__name__) from exc
-        return fill_response(model_response, model, text, pt, ct)
+        return fill_response(model_response, model, texts, pt, ct)
