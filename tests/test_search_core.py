@@ -225,6 +225,11 @@ def test_instruction_parsing_is_robust():
     for bad in ("", "   ", "x" * 5000):
         with pytest.raises(MalformedOutputError):
             extract_instruction(bad)
+    # the reason says where the over-long text came from (a small model often never closes the tag)
+    with pytest.raises(MalformedOutputError, match="after an unclosed <instruction> is 5000 characters"):
+        extract_instruction("<instruction>" + "y" * 5000)
+    with pytest.raises(MalformedOutputError, match="whole reply: no <instruction> tags"):
+        extract_instruction("z" * 2000)
 
 
 def test_json_parsing_finds_objects_in_prose_and_fences():

@@ -32,22 +32,24 @@ def extract_instruction(text: str, max_chars: int = 1500, tag: str = "instructio
     """
     if not text or not text.strip():
         raise MalformedOutputError("empty reply")
-    found = extract_tagged(text, tag)
+    found, source = extract_tagged(text, tag), f"inside <{tag}>"
+    if found is not None and not re.search(rf"</{tag}>", text, flags=re.IGNORECASE):
+        source = f"after an unclosed <{tag}>"
     if found is None:
         fences = _FENCE.findall(text)
         if fences:
-            found = fences[-1].strip()
+            found, source = fences[-1].strip(), "in the fenced block"
     if found is None:
         m = re.search(r"(?im)^\s*(?:new\s+)?instruction\s*:\s*(.+)", text, flags=re.DOTALL)
         if m:
-            found = m.group(1).strip()
+            found, source = m.group(1).strip(), "after 'Instruction:'"
     if found is None:
-        found = text.strip()
+        found, source = text.strip(), f"(the whole reply: no <{tag}> tags)"
     found = found.strip().strip('"').strip()
     if not found:
         raise MalformedOutputError("the instruction is empty")
     if len(found) > max_chars:
-        raise MalformedOutputError(f"no <{tag}> tags and the reply is {len(found)} characters (limit {max_chars})")
+        raise MalformedOutputError(f"the instruction {source} is {len(found)} characters (limit {max_chars})")
     return found
 
 
