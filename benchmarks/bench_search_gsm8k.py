@@ -12,10 +12,11 @@ and the held-out evaluations share ``heldout.sqlite``; rerun the same command to
 an interruption (nothing already paid for is called again). The completion cache is in
 ``benchmarks/results/search/cache``.
 
-``--dspy none,mipro,copro`` adds DSPy's unoptimized program, MIPROv2 and/or COPRO (``pip install 'dspy[optuna]'``) on the same split, same model,
-for a side-by-side: DSPy programs are ``ChainOfThought("question -> answer")`` scored with the same
-GSM8K metric; their LLM calls are counted from the LM's history (DSPy has no hard call budget, so
-their spend is reported, not capped).
+``--dspy none,mipro,copro`` adds DSPy's unoptimized program, MIPROv2 and/or COPRO
+(``pip install 'dspy[optuna]'``) on the same split and model, for a side-by-side: DSPy programs
+are ``ChainOfThought("question -> answer")`` scored with the same GSM8K metric; their LLM calls
+are counted from DSPy's history (DSPy has no hard call budget, so their spend is reported, not
+capped).
 
 On 2 CPU cores the 0.5B model answers a GSM8K question in about 9 s: a 600-call search takes
 roughly 1.5 h, and each held-out evaluation of 100 questions 15 min (more for multi-call agents).
@@ -252,8 +253,6 @@ def main() -> None:
     ROOT.mkdir(parents=True, exist_ok=True)
     task, train, val, test = split()
     levels = [] if args.report_only else [x.strip() for x in args.levels.split(",") if x.strip()]
-    if args.report_only:
-        args.dspy = ""
     rows = []
     if levels:
         base = heldout(build_agent_spec("cot"), args, task, test)
@@ -266,7 +265,7 @@ def main() -> None:
         rows.append({"level": level, "agent": best.name, "val_score": s["best_score"],
                      **heldout(best, args, task, test), "search_calls": s["llm_calls"], "search_tokens": s["tokens"],
                      "search_wall_s": s["wall_s"], "stop_reason": s["stop_reason"]})
-    if args.dspy:
+    if args.dspy and not args.report_only:
         rows += run_dspy(args, task, train, val, test)
     # rows of earlier runs (other levels, DSPy) stay; a level measured again replaces its row
     path = ROOT / "summary.json"
