@@ -117,9 +117,10 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
     MIPROv2 runs with explicit settings instead of ``auto`` so that its spend matches ``--budget``:
     ``num_trials = budget // len(val) - 3`` full validation evaluations (minibatch off, as our
     searches score every candidate on the whole validation set), the rest going to bootstrapping
-    demonstrations and proposing instructions. COPRO (``--dspy copro,mipro``) uses breadth 4,
-    depth 2 on train + validation. DSPy has no hard call cap: calls are counted from its global
-    history (cache hits included, so a rerun reports the same figure) and reported.
+    demonstrations and proposing instructions. COPRO (``--dspy copro,mipro``) uses breadth 4 and
+    ``--copro-depth`` rounds (default 2, about 350 calls here; 3 is about 530) on train +
+    validation. DSPy has no hard call cap: calls are counted from its global history (cache hits
+    included, so a rerun reports the same figure) and reported.
     """
     try:
         import dspy
@@ -157,12 +158,14 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
         before = len(GLOBAL_HISTORY)
         student = dspy.ChainOfThought("question -> answer")
         t0 = time.time()
+        settings: dict = {}
         if name == "none":  # DSPy's program as written, no optimizer: separates format from search
             program = student
         elif name == "copro":
             # DSPy's default init_temperature (1.4) makes the 0.5B write unparseable proposals and
             # COPRO raises AdapterParseError at its first one; 0.7 is what our meta model samples at
-            opt = dspy.teleprompt.COPRO(metric=metric, breadth=4, depth=2, init_temperature=args.copro_temperature)
+            settings = {"breadth": 4, "depth": args.copro_depth, "init_temperature": args.copro_temperature}
+            opt = dspy.teleprompt.COPRO(metric=metric, **settings)
             try:
                 program = opt.compile(student, trainset=to_dspy(train + val), eval_kwargs={"num_threads": 1})
             except Exception as exc:  # DSPy's optimizers do not catch a malformed proposal
@@ -171,6 +174,8 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                 continue
         elif name == "mipro":
             trials = max(1, args.budget // len(val) - 3)
+            settings = {"num_candidates": 5, "num_trials": trials, "max_bootstrapped_demos": 2,
+                        "max_labeled_demos": 2, "minibatch": False}
             opt = dspy.teleprompt.MIPROv2(metric=metric, auto=None, num_candidates=5, num_threads=1,
                                           max_bootstrapped_demos=2, max_labeled_demos=2, seed=0)
             program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val), num_trials=trials,
@@ -193,7 +198,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                "ci": [round(x, 4) for x in bootstrap_ci([float(c) for c in correct])], "n": len(correct),
                "calls_per_example": round(len(test_calls) / len(correct), 2),
                "tokens_per_example": round(sum(map(total_tokens, test_calls)) / len(correct), 1),
-               "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall,
+               "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall, "settings": settings,
                "correct_ids": sorted(e.id for e, ok in zip(test, correct) if ok)}
         (out / "summary.json").write_text(json.dumps(row, indent=2))
         rows.append(row)
@@ -246,6 +251,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--dspy", default="", help="add DSPy optimizers, comma-separated: none (unoptimized), mipro, copro "
                                            "(needs dspy[optuna])")
+    ap.add_argument("--copro-depth", type=int, default=2, help="COPRO's rounds of proposals (breadth is 4)")
     ap.add_argument("--copro-temperature", type=float, default=0.7, help="COPRO's init_temperature (DSPy: 1.4)")
     ap.add_argument("--report-only", action="store_true",
                     help="no search: rebuild the table, paired statistics and plot from the stored runs")
