@@ -192,3 +192,25 @@ def test_in_process_provider_returns_n_distinct_choices():
     assert (resp.usage.prompt_tokens, resp.usage.completion_tokens) == (3, 6)
     with pytest.raises(litellm.BadRequestError, match="n must be >= 1"):
         litellm.completion(model="echo-n/m", messages=MSGS, n=-1)
+
+
+def test_response_format_reaches_the_provider_and_is_part_of_the_cache_key(tmp_path):
+    fm = FunctionModel(lambda m, i: str(i.params.get("response_format", {}).get("type")))
+    llm = LLM(model=fm, cache_dir=str(tmp_path))
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    assert llm.complete(MSGS, response_format=schema).text == "json_schema"
+    assert llm.complete(MSGS).text == "None"  # a plain request is not served the constrained reply
+    assert llm.complete(MSGS, response_format={"type": "json_object"}).text == "json_object"
+    assert len(fm.calls) == 3
+
+
+def test_local_provider_turns_response_format_into_a_llama_cpp_json_grammar():
+    from agentforge.llm.local import _response_format
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert _response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}) == \
+        {"type": "json_object", "schema": schema}
+    assert _response_format({"type": "json_object"}) == {"type": "json_object"}
+    assert _response_format({"type": "text"}) is None and _response_format(None) is None
+    with pytest.raises(UserError, match="'xml' is not supported"):
+        _response_format({"type": "xml"})

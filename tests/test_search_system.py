@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 
 from agentforge.agents import build_agent_spec
@@ -131,3 +132,35 @@ def test_system_search_resumes_after_a_kill(tmp_path):
     resumed, more = run(RunStore(path), resume=True)
     assert [(c.key, c.score) for c in resumed.archive] == [(c.key, c.score) for c in full.archive]
     assert len(more) == len(full_calls) - 11 and resumed.usage.calls == full.usage.calls
+
+
+def test_proposals_are_asked_for_under_the_spec_schema_which_rules_out_the_usual_small_model_errors():
+    formats = []
+
+    def meta(messages, info):
+        formats.append(info.params.get("response_format"))
+        return json.dumps({"thought": "verify", "spec": GOOD})
+
+    fm = scripted_model(planted_solver(TASK, verify_twice), meta)
+    res = SystemOptimizer(TASK, LLM(model=fm, cache=False), max_candidates=2).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=100))
+    assert res.best.spec.name == "check-twice"
+    assert formats[0]["type"] == "json_schema"
+    schema = formats[0]["json_schema"]["schema"]
+    jsonschema.validate({"thought": "verify", "spec": GOOD}, schema)
+    for name in ("cot", "self-refine", "reflexion", "debate", "self-consistency"):  # prebuilt specs fit it
+        spec = build_agent_spec(name).model_dump(mode="json", exclude_defaults=True, exclude={"metadata"})
+        jsonschema.validate({"thought": "", "spec": spec}, schema)
+    bad = [{**GOOD, "nodes": ["draft", "check"]},  # nodes as strings
+           {**GOOD, "nodes": [GOOD["nodes"][0]] * 9},  # a list repeated until the tokens run out
+           {**GOOD, "colour": "blue"}]  # an unknown field
+    for spec in bad:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"thought": "", "spec": spec}, schema)
+
+    plain = []
+    fm = scripted_model(planted_solver(TASK, verify_twice),
+                        lambda m, info: plain.append(info.params.get("response_format")) or proposal(GOOD))
+    SystemOptimizer(TASK, LLM(model=fm, cache=False), max_candidates=2, structured=False).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=100))
+    assert plain and plain[0] is None

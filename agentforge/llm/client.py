@@ -33,7 +33,8 @@ logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 ALLOW_MODEL_REQUESTS = True
 """Global guard: when False, only ``fake/`` models may be called (unit tests set it)."""
 
-SAMPLING_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "top_k", "min_p", "repeat_penalty")
+SAMPLING_KEYS = ("temperature", "max_tokens", "top_p", "seed", "stop", "top_k", "min_p", "repeat_penalty",
+                 "response_format")
 RETRYABLE = (
     litellm.Timeout,
     litellm.RateLimitError,
@@ -148,7 +149,10 @@ class LLM(BaseModel):
         Args:
             messages: OpenAI-style messages.
             sample_index: which of k samples this is; part of the cache key and the seed.
-            **overrides: sampling parameters for this call only (temperature, max_tokens, ...).
+            **overrides: sampling parameters for this call only (temperature, max_tokens, ...,
+                ``response_format``: OpenAI's ``{"type": "json_schema", "json_schema": {"name": ...,
+                "schema": {...}}}`` or ``{"type": "json_object"}``; the local provider enforces it
+                with a llama.cpp grammar, remote providers as litellm maps it).
 
         Returns:
             Completion with text and usage (calls=1).

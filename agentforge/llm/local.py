@@ -24,6 +24,7 @@ from typing import Any
 
 import litellm
 
+from agentforge.errors import UserError
 from agentforge.llm.providers import SyncProvider, register_provider
 
 PROVIDER = "local"
@@ -74,6 +75,27 @@ def _sample_seed(params: dict[str, Any]) -> int:
     return seed if choice == 0 else sample_seed(seed + 7919, choice)
 
 
+def _response_format(fmt: Any) -> dict[str, Any] | None:
+    """OpenAI's ``response_format`` as llama-cpp-python takes it (a JSON grammar, with the schema
+    when there is one), or None.
+
+    Raises:
+        UserError: a format other than ``json_schema``, ``json_object`` or ``text``.
+    """
+    if not fmt:
+        return None
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return {"type": "json_object", **({"schema": schema} if schema else {})}
+    if kind == "json_object":
+        return {"type": "json_object", **({"schema": fmt["schema"]} if fmt.get("schema") else {})}
+    if kind == "text":
+        return None
+    raise UserError(f"response_format type {kind!r} is not supported by the local model; "
+                    "use json_schema, json_object or text")
+
+
 class LocalProvider(SyncProvider):
     """litellm provider ``local``: runs chat completions on an embedded llama.cpp model."""
 
@@ -90,6 +112,8 @@ class LocalProvider(SyncProvider):
             stop=params.get("stop") or None,
             seed=_sample_seed(params),
         )
+        if fmt := _response_format(params.get("response_format")):  # grammar-constrained JSON
+            kwargs["response_format"] = fmt
         with engine.lock:
             try:
                 out = engine.llama.create_chat_completion(**kwargs)

@@ -65,20 +65,25 @@ class MetaModel:
         """The meta model's id."""
         return self.llm.model
 
-    def key(self, messages: list[Message], sample_index: int) -> str:
+    def key(self, messages: list[Message], sample_index: int, response_format: dict | None = None) -> str:
         """The request hash a call is recorded under."""
+        options = {**self.overrides, **({"response_format": response_format} if response_format else {})}
         blob = json.dumps({"model": self.llm.model, "messages": messages, "sample": sample_index,
-                           "options": self.overrides}, sort_keys=True, ensure_ascii=False)
+                           "options": options}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    async def ask(self, messages: list[Message], *, tag: str, sample_index: int = 0) -> str:
+    async def ask(self, messages: list[Message], *, tag: str, sample_index: int = 0,
+                  response_format: dict | None = None) -> str:
         """The meta model's reply to ``messages`` (replayed when recorded).
+
+        ``response_format`` (OpenAI's form, e.g. a JSON schema) constrains the reply where the
+        provider supports it; it is part of the recorded request.
 
         Raises:
             BudgetExceeded: the budget is exhausted.
             ModelCallError: the model failed (nothing is recorded; a resume asks again).
         """
-        key = self.key(messages, sample_index)
+        key = self.key(messages, sample_index, response_format)
         rec = self.store.get_call(key)
         if rec is not None:
             if key not in self._seen:  # paid in an earlier session: charge it once
@@ -86,7 +91,8 @@ class MetaModel:
                 self.replayed += 1
                 self._seen.add(key)
             return rec["text"]
-        comp = await self.llm.acomplete(messages, sample_index=sample_index, **self.overrides)
+        fmt = {"response_format": response_format} if response_format else {}
+        comp = await self.llm.acomplete(messages, sample_index=sample_index, **self.overrides, **fmt)
         self.store.put_call(key, tag, {"text": comp.text, "usage": comp.usage.model_dump()})
         self._seen.add(key)
         self.calls += 1

@@ -7,6 +7,7 @@
 * ``estimate_calls``: an upper bound on model calls per question, to refuse runaway proposals.
 * ``literal``: embed text (an instruction, demonstrations) in a Jinja template verbatim.
 * ``similarity``: structural equality plus prompt-text similarity, for near-duplicate skipping.
+* ``proposal_schema``: the JSON schema of a system-level proposal, for constrained decoding.
 """
 
 from __future__ import annotations
@@ -150,3 +151,46 @@ def answer_nodes(spec: AgentSpec) -> list[NodeSpec]:
 def compact_json(spec: AgentSpec) -> str:
     """The spec as one-line JSON without defaults or metadata (for meta prompts)."""
     return spec.model_dump_json(exclude_defaults=True, exclude={"metadata"})
+
+
+LONG_TEXT = ("prompt", "system", "step_prompt", "reflect_prompt", "description")
+
+
+def proposal_schema(thought_chars: int = 600, max_items: int = 8, name_chars: int = 40) -> dict:
+    """JSON schema of a system-level proposal ``{"thought": str, "spec": AgentSpec}``.
+
+    Sent as ``response_format`` so that providers with structured output (OpenAI's json_schema;
+    the local llama.cpp model through a grammar) can only write well-formed specs: a small model's
+    usual failures (prose instead of JSON, nodes as strings, unknown fields) become impossible,
+    while graph checks (edges, templates, call bounds) still run in ``parse_proposal``. The
+    spec's ``metadata`` is left out (the search sets it). Every list holds at most ``max_items``
+    entries (default 8), ids, names and other short strings at most ``name_chars`` characters
+    (default 40; templates, ``LONG_TEXT``, are not bounded) and ``thought`` at most
+    ``thought_chars`` (default 600): under a grammar a small model otherwise repeats list entries
+    until it runs out of tokens and the JSON never closes.
+    """
+    spec = AgentSpec.model_json_schema()
+    defs = spec.pop("$defs", {})
+    spec["properties"] = {k: v for k, v in spec["properties"].items() if k != "metadata"}
+
+    def bound(node, field=""):
+        if isinstance(node, list):
+            for v in node:
+                bound(v, field)
+        if not isinstance(node, dict):
+            return node
+        if node.get("type") == "array":
+            node.setdefault("maxItems", max_items)
+        if node.get("type") == "string" and "enum" not in node and field not in LONG_TEXT:
+            node.setdefault("maxLength", name_chars)
+        for key, v in node.items():
+            if key == "properties":
+                for name, sub in v.items():
+                    bound(sub, name)
+            elif key != "enum":
+                bound(v, field)
+        return node
+
+    return bound({"type": "object", "properties": {"thought": {"type": "string", "maxLength": thought_chars},
+                                                   "spec": spec},
+                  "required": ["thought", "spec"], "additionalProperties": False, "$defs": defs})

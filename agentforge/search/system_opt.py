@@ -26,7 +26,7 @@ from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
-from agentforge.search.specs import check_renderable, compact_json, estimate_calls
+from agentforge.search.specs import check_renderable, compact_json, estimate_calls, proposal_schema
 
 
 def parse_proposal(text: str, step: int, max_calls: int) -> tuple[AgentSpec, str]:
@@ -73,6 +73,10 @@ class SystemOptimizer(Optimizer):
         duplicate_threshold: prompt similarity at which a same-structure proposal is skipped (0.95).
         max_reply_shown: characters of an invalid reply shown back with its error (default 2000;
             only the latest one is, so retries stay inside a 4k-token context).
+        structured: ask the meta model for output that follows the proposal's JSON schema
+            (``response_format``, see :func:`~agentforge.search.specs.proposal_schema`; default
+            True). The local model then decodes under a grammar; providers without structured
+            output ignore it (litellm drops it) and the reply is parsed as before.
         alpha, mix: parent choice: softmax sharpness over scores (default 10) and the uniform
             share (default 0.3).
     """
@@ -81,19 +85,22 @@ class SystemOptimizer(Optimizer):
 
     def __init__(self, task: Any, llm: Any, *, max_retries: int = 2, archive_shown: int = 5, minibatch: int = 4,
                  failures_shown: int = 2, max_calls_per_example: int = 12, duplicate_threshold: float = 0.95,
-                 max_reply_shown: int = 2000, alpha: float = 10.0, mix: float = 0.3, **kwargs: Any):
+                 max_reply_shown: int = 2000, structured: bool = True, alpha: float = 10.0, mix: float = 0.3,
+                 **kwargs: Any):
         kwargs.setdefault("meta_max_tokens", 1536)
         super().__init__(task, llm, **kwargs)
         self.max_retries, self.archive_shown, self.minibatch_size = max_retries, archive_shown, minibatch
         self.failures_shown, self.max_calls = failures_shown, max_calls_per_example
         self.duplicate_threshold, self.alpha, self.mix = duplicate_threshold, alpha, mix
-        self.max_reply_shown = max_reply_shown
+        self.max_reply_shown, self.structured = max_reply_shown, structured
+        self._format = {"type": "json_schema", "json_schema": {"name": "agent_proposal", "schema": proposal_schema()}}
 
     def options(self) -> dict[str, Any]:
         """The system-level options (part of the resume check)."""
         return {"max_retries": self.max_retries, "archive_shown": self.archive_shown, "minibatch": self.minibatch_size,
                 "failures_shown": self.failures_shown, "max_calls_per_example": self.max_calls,
-                "alpha": self.alpha, "mix": self.mix, "meta_max_tokens": self.meta_max_tokens}
+                "alpha": self.alpha, "mix": self.mix, "meta_max_tokens": self.meta_max_tokens,
+                "structured": self.structured}
 
     def select_parent(self, step: int) -> Candidate:
         """AFlow's soft-mixed choice among the ``archive_shown`` best candidates."""
@@ -127,7 +134,8 @@ class SystemOptimizer(Optimizer):
         prompt = await self._prompt(parent, step)
         messages = prompt
         for attempt in range(self.max_retries + 1):
-            reply = await self.meta.ask(messages, tag=f"system-{step}-{attempt}", sample_index=step * 10 + attempt)
+            reply = await self.meta.ask(messages, tag=f"system-{step}-{attempt}", sample_index=step * 10 + attempt,
+                                        response_format=self._format if self.structured else None)
             try:
                 spec, thought = parse_proposal(reply, step, self.max_calls)
             except (MalformedOutputError, SpecValidationError) as exc:
