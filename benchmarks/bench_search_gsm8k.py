@@ -186,10 +186,17 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
         tokens = sum(map(total_tokens, GLOBAL_HISTORY[before:]))
         fresh = sum(not getattr(h["response"], "cache_hit", False) for h in GLOBAL_HISTORY[before:])
         earlier = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
-        if fresh == 0 and calls and "search_wall_s" in earlier:  # all from the cache: keep the paid run's wall
-            wall = earlier["search_wall_s"]
+        if fresh == 0 and calls:  # all from the cache: the wall is the paying run's, when it recorded one
+            same = earlier.get("settings") == settings and earlier.get("search_calls") == calls
+            wall = earlier.get("search_wall_s") if same else None
+        # the optimizer's own score of its pick: MIPROv2 on validation (21-40), COPRO on 1-40
+        score = getattr(program, "score", None)
+        if score is None and getattr(program, "candidate_programs", None):
+            score = program.candidate_programs[0].get("score")
         program.save(str(out / "program.json"))
-        print(f"== dspy-{name}: search done, {calls} calls, {wall:.0f}s; held-out evaluation", flush=True)
+        shown = "unknown" if wall is None else f"{wall:.0f} s"
+        print(f"== dspy-{name}: search done, {calls} calls ({fresh} paid now), wall {shown}; held-out evaluation",
+              flush=True)
         before = len(GLOBAL_HISTORY)
         correct = [safe_metric(d, program) for d in tqdm(to_dspy(test), desc=f"dspy-{name} held-out")]
         test_calls = GLOBAL_HISTORY[before:]
@@ -199,6 +206,8 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                "calls_per_example": round(len(test_calls) / len(correct), 2),
                "tokens_per_example": round(sum(map(total_tokens, test_calls)) / len(correct), 1),
                "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall, "settings": settings,
+               "search_score": None if score is None else round(float(score) / 100, 4),
+               "search_score_on": {"mipro": "21-40", "copro": "1-40"}.get(name),
                "correct_ids": sorted(e.id for e, ok in zip(test, correct) if ok)}
         (out / "summary.json").write_text(json.dumps(row, indent=2))
         rows.append(row)
