@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agentforge.agents import Agent, AgentSpec, build_agent_spec, majority
-from agentforge.errors import SpecValidationError, UnknownNameError
+from agentforge.errors import ModelCallError, SpecValidationError, UnknownNameError
 from agentforge.llm import LLM, FunctionModel
 
 
@@ -111,6 +111,29 @@ def test_debate_rounds_run_concurrently(toy_task):
     wall = time.perf_counter() - t0
     assert len(fm.calls) == 9
     assert wall < 9 * 0.2 * 0.6  # far below sequential; ideal is 3 stages x 0.2 s
+
+
+def test_a_failed_debater_call_cancels_its_siblings(toy_task):
+    # inside a long-lived event loop (the Evaluator's), siblings of a failed call must not keep
+    # running and paying for calls whose round is already lost
+    finished = []
+
+    async def model(m, info):
+        if info.sample_index == 0:
+            raise ValueError("provider bug")  # not retryable: the call fails at once
+        await asyncio.sleep(0.3)
+        finished.append(info.sample_index)
+        return "Answer: 5"
+
+    async def main():
+        agent = Agent(build_agent_spec("debate", agents=3, rounds=1), LLM(model=FunctionModel(model), cache=False),
+                      toy_task)
+        with pytest.raises(ModelCallError, match="provider bug"):
+            await agent.arun("What is 2+3?")
+        await asyncio.sleep(0.5)  # the siblings would have finished by now
+
+    asyncio.run(main())
+    assert finished == []
 
 
 def test_majority_ignores_none():

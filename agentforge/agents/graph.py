@@ -1,8 +1,9 @@
 """Compile an ``AgentSpec`` to a LangGraph ``StateGraph`` and run it: the ``Agent`` class.
 
 Each spec node becomes one async LangGraph node; an ``llm`` node's ``samples`` calls run
-concurrently (``asyncio.gather``), so a debate round costs one model latency, not n. Routing
-conditions are evaluated by ``_route`` from the data in the spec, never by executing text.
+concurrently, so a debate round costs one model latency, not n (the first failed call cancels
+the others). Routing conditions are evaluated by ``_route`` from the data in the spec, never by
+executing text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from langgraph.graph import START, StateGraph
 from agentforge.agents.prompts import render
 from agentforge.agents.spec import END, AgentSpec, Condition, NodeSpec
 from agentforge.agents.trajectory import AgentResult, LLMCall
+from agentforge.aio import gather_or_cancel
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 
@@ -200,7 +202,7 @@ class Agent:
 
     async def _llm_node(self, node: NodeSpec, state: RunState) -> dict:
         visit = (state.get("visits") or {}).get(node.id, 0)
-        calls = await asyncio.gather(*[
+        calls = await gather_or_cancel(*[
             self._call(node, self._messages(node, self._context(node, state, i)), i, visit, node.answer,
                        state.get("example"))
             for i in range(node.samples)

@@ -11,7 +11,6 @@ by an ``LLMJudge`` are recorded in the trajectory (role ``judge``) so usage and 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentforge.agents.spec import NodeSpec, SearchSpec
 from agentforge.agents.trajectory import LLMCall
 from agentforge.judges import Judge, aggregate, split_steps
+from agentforge.aio import gather_or_cancel
 
 if TYPE_CHECKING:
     from agentforge.agents.graph import Agent
@@ -49,7 +49,7 @@ async def _judge(agent: "Agent", judge: Judge, question: str, solutions: list[li
     from agentforge.judges.llm_judge import LLMJudge
 
     if isinstance(judge, LLMJudge):
-        graded = await asyncio.gather(*[judge.agrade(question, s) for s in solutions])
+        graded = await gather_or_cancel(*[judge.agrade(question, s) for s in solutions])
         raw = []
         for scores, msgs, comp in graded:
             raw.append(scores)
@@ -88,7 +88,7 @@ async def _best_of_n(agent, node, state, opts, judge, budget, calls, visit):
     n = budget.take(opts.n)
     gen = node.model_copy(update={"temperature": opts.temperature})
     ctx = agent._context(node, state, 0)
-    sols = list(await asyncio.gather(*[agent._call(gen, agent._messages(gen, {**ctx, "sample": i}), i, visit, True,
+    sols = list(await gather_or_cancel(*[agent._call(gen, agent._messages(gen, {**ctx, "sample": i}), i, visit, True,
                                                    state.get("example")) for i in range(n)]))
     calls.extend(sols)
     budget.spend(calls)
@@ -117,7 +117,7 @@ async def _next_steps(agent, node, state, steps, k, visit, temperature, calls):
     step_node = node.model_copy(update={"prompt": opts.step_prompt, "temperature": temperature,
                                         "max_tokens": opts.step_max_tokens, "role": "generator"})
     ctx = {**agent._context(node, state, 0), "steps": steps}
-    out = await asyncio.gather(*[agent._call(step_node, agent._messages(step_node, ctx), j, visit, False,
+    out = await gather_or_cancel(*[agent._call(step_node, agent._messages(step_node, ctx), j, visit, False,
                                              state.get("example")) for j in range(k)])
     calls.extend(out)
     return [c.output.strip() for c in out if c.output.strip()]
@@ -148,14 +148,14 @@ async def _beam(agent, node, state, opts, judge, budget, calls, visit):
                 expansions.append((b, _next_steps(agent, node, state, b, k, visit * 100 + depth, opts.temperature, calls)))
         if not expansions:
             break
-        results = await asyncio.gather(*[e[1] for e in expansions])
+        results = await gather_or_cancel(*[e[1] for e in expansions])
         budget.spend(calls)
         cands = list({tuple(b + [s]): b + [s] for (b, _), steps in zip(expansions, results) for s in steps}.values())
         if not cands:
             break
         judged = cands
         if opts.method == "lookahead":
-            judged = list(await asyncio.gather(*[_rollout(agent, node, state, c, visit, budget, calls) for c in cands]))
+            judged = list(await gather_or_cancel(*[_rollout(agent, node, state, c, visit, budget, calls) for c in cands]))
         scores = await _judge(agent, judge, question, judged, opts.aggregate, calls)
         done = [(c, s) for c, s in zip(cands, scores) if FINAL.search(c[-1])]
         rest = sorted(((c, s) for c, s in zip(cands, scores) if not FINAL.search(c[-1])), key=lambda x: -x[1])

@@ -16,6 +16,7 @@ import math
 import re
 
 from agentforge.agents.prompts import render
+from agentforge.aio import gather_or_cancel
 from agentforge.judges.base import Item, Judge, check_items
 from agentforge.llm import LLM
 from agentforge.llm.types import Completion
@@ -66,7 +67,7 @@ class LLMJudge(Judge):
 
     async def ascore_batch(self, items: list[Item]) -> list[list[float]]:
         """Grade a batch concurrently (bounded by the LLM's concurrency limit)."""
-        return list(await asyncio.gather(*[self._grade(q, s) for q, s in check_items(items)]))
+        return list(await gather_or_cancel(*[self._grade(q, s) for q, s in check_items(items)]))
 
     def score_batch(self, items: list[Item]) -> list[list[float]]:
         """Synchronous ``ascore_batch`` (not from inside a running event loop)."""
