@@ -174,12 +174,11 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                 continue
         elif name == "mipro":
             trials = max(1, args.budget // len(val) - 3)
-            settings = {"num_candidates": 5, "num_trials": trials, "max_bootstrapped_demos": 2,
-                        "max_labeled_demos": 2, "minibatch": False}
-            opt = dspy.teleprompt.MIPROv2(metric=metric, auto=None, num_candidates=5, num_threads=1,
-                                          max_bootstrapped_demos=2, max_labeled_demos=2, seed=0)
-            program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val), num_trials=trials,
-                                  minibatch=False)
+            init = {"num_candidates": 5, "max_bootstrapped_demos": 2, "max_labeled_demos": 2}
+            run = {"num_trials": trials, "minibatch": False}
+            settings = {**init, **run}
+            opt = dspy.teleprompt.MIPROv2(metric=metric, auto=None, num_threads=1, seed=0, **init)
+            program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val), **run)
         else:
             raise SystemExit(f"unknown --dspy optimizer {name!r}: use none, copro and/or mipro")
         calls, wall = len(GLOBAL_HISTORY) - before, round(time.time() - t0, 1)

@@ -88,8 +88,8 @@ async def _best_of_n(agent, node, state, opts, judge, budget, calls, visit):
     n = budget.take(opts.n)
     gen = node.model_copy(update={"temperature": opts.temperature})
     ctx = agent._context(node, state, 0)
-    sols = list(await gather_or_cancel(*[agent._call(gen, agent._messages(gen, {**ctx, "sample": i}), i, visit, True,
-                                                   state.get("example")) for i in range(n)]))
+    sols = await gather_or_cancel(*[agent._call(gen, agent._messages(gen, {**ctx, "sample": i}), i, visit, True,
+                                                state.get("example")) for i in range(n)])
     calls.extend(sols)
     budget.spend(calls)
     if not sols:
@@ -118,7 +118,7 @@ async def _next_steps(agent, node, state, steps, k, visit, temperature, calls):
                                         "max_tokens": opts.step_max_tokens, "role": "generator"})
     ctx = {**agent._context(node, state, 0), "steps": steps}
     out = await gather_or_cancel(*[agent._call(step_node, agent._messages(step_node, ctx), j, visit, False,
-                                             state.get("example")) for j in range(k)])
+                                               state.get("example")) for j in range(k)])
     calls.extend(out)
     return [c.output.strip() for c in out if c.output.strip()]
 
@@ -155,7 +155,7 @@ async def _beam(agent, node, state, opts, judge, budget, calls, visit):
             break
         judged = cands
         if opts.method == "lookahead":
-            judged = list(await gather_or_cancel(*[_rollout(agent, node, state, c, visit, budget, calls) for c in cands]))
+            judged = await gather_or_cancel(*[_rollout(agent, node, state, c, visit, budget, calls) for c in cands])
         scores = await _judge(agent, judge, question, judged, opts.aggregate, calls)
         done = [(c, s) for c, s in zip(cands, scores) if FINAL.search(c[-1])]
         rest = sorted(((c, s) for c, s in zip(cands, scores) if not FINAL.search(c[-1])), key=lambda x: -x[1])
