@@ -24,7 +24,7 @@ from typing import Any
 from agentforge.agents import Agent, AgentSpec
 import jinja2
 
-from agentforge.errors import ModelRequestsForbiddenError, UserError
+from agentforge.core.errors import ModelRequestsForbiddenError, UserError
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 from agentforge.tasks import Example, Task

@@ -41,7 +41,7 @@ from pathlib import Path
 import agentforge  # noqa: F401  (offline environment defaults)
 import torch
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.prm_data import label_stats, load_champ, read_stepwise, split_records
 from agentforge.judges.prm_eval import evaluate_judge, evaluate_scores, score_records
 from agentforge.judges.prm_label import label_task

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agentforge.agents import Agent, AgentSpec, build_agent_spec, majority
-from agentforge.errors import ModelCallError, SpecValidationError, UnknownNameError
+from agentforge.core.errors import ModelCallError, SpecValidationError, UnknownNameError
 from agentforge.llm import LLM, FunctionModel
 
 

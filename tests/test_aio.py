@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from agentforge.aio import gather_or_cancel
+from agentforge.core.aio import gather_or_cancel
 
 
 def test_results_keep_the_order_of_the_awaitables():

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.judges import Judge, VerifierJudge, aggregate, split_steps
 
 

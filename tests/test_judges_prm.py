@@ -16,7 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from agentforge.errors import DataFormatError, UserError  # noqa: E402
+from agentforge.core.errors import DataFormatError, UserError  # noqa: E402
 from agentforge.judges import PRMJudge, aggregate, split_steps, write_marker  # noqa: E402
 from agentforge.judges.prm_batching import pad, plan_batches  # noqa: E402
 from agentforge.judges.prm_formats import FORMATS, MARKER_FILE, render  # noqa: E402

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
-from agentforge.errors import MalformedOutputError, ModelCallError, UserError  # noqa: E402
+from agentforge.core.errors import MalformedOutputError, ModelCallError, UserError  # noqa: E402
 from agentforge.judges import BackgroundServer, HTTPJudge, Judge, VerifierJudge  # noqa: E402
 from agentforge.judges.http import qwen_prm_prompt  # noqa: E402
 from agentforge.judges.testing import random_items  # noqa: E402

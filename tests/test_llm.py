@@ -7,7 +7,7 @@ import asyncio
 import litellm
 import pytest
 
-from agentforge.errors import ModelCallError, ModelRequestsForbiddenError, UserError
+from agentforge.core.errors import ModelCallError, ModelRequestsForbiddenError, UserError
 from agentforge.llm import LLM, FunctionModel
 
 MSGS = [{"role": "user", "content": "what is two plus two"}]

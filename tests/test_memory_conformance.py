@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 from agentforge.memory import (
     ChromaMemory,
     Embedder,

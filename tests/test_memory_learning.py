@@ -8,7 +8,7 @@ import pytest
 
 from agentforge.agents import Agent, build_agent_spec
 from agentforge.agents.trajectory import AgentResult
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 from agentforge.llm import LLM, FunctionModel
 from agentforge.memory import HashEmbedder, InMemoryMemory
 from agentforge.memory.experience import ExperientialMemory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.memory import ChromaMemory, HashEmbedder, InMemoryMemory, MemoryRecord, QdrantMemory, open_memory
 from agentforge.memory import registry
 from agentforge.memory.filters import matches, parse_where

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentforge.errors import ModelNotAvailableError, UnknownNameError, UserError
+from agentforge.core.errors import ModelNotAvailableError, UnknownNameError, UserError
 from agentforge.llm import models
 from agentforge.llm.models import LocalModelInfo, ModelIntegrityError, WheelPart
 

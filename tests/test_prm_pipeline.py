@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agentforge.cli.app import _register, app
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 from agentforge.judges.prm_data import (champ_record, first_error, load_champ, read_stepwise, split_records,
                                         write_stepwise)
 from agentforge.judges.prm_eval import (auroc, evaluate_judge, evaluate_scores, first_error_f1, make_judge,

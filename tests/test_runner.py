@@ -8,7 +8,7 @@ import json
 import pytest
 
 from agentforge.agents import build_agent_spec
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.llm import LLM, FunctionModel
 from agentforge.runner import SUMMARY_KEYS, Runner, read_results
 from agentforge.tasks import load_task

@@ -11,7 +11,7 @@ import types
 import pytest
 
 from agentforge.agents import AgentSpec, build_agent_spec
-from agentforge.errors import MalformedOutputError, SpecValidationError, UserError
+from agentforge.core.errors import MalformedOutputError, SpecValidationError, UserError
 from agentforge.judges import Judge
 from agentforge.llm import LLM, FunctionModel
 from agentforge.llm.types import Usage
@@ -289,7 +289,7 @@ def test_store_rows_are_json(tmp_path):
 
 def test_misconfigured_judge_stops_evaluation_instead_of_scoring_zero():
     from agentforge.agents import build_agent_spec
-    from agentforge.errors import UserError
+    from agentforge.core.errors import UserError
     from agentforge.judges import Judge
     from agentforge.llm import LLM
     from agentforge.search import Evaluator

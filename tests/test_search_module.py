@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agentforge.agents import Agent, build_agent_spec
-from agentforge.errors import SpecValidationError
+from agentforge.core.errors import SpecValidationError
 from agentforge.llm import LLM, FunctionModel
 from agentforge.memory import HashEmbedder
 from agentforge.search import Budget, ModuleOptimizer, RunStore, build_module_spec, default_memory_factory

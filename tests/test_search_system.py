@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from agentforge.agents import build_agent_spec
-from agentforge.errors import MalformedOutputError, SpecValidationError
+from agentforge.core.errors import MalformedOutputError, SpecValidationError
 from agentforge.llm import LLM, FunctionModel
 from agentforge.search import Budget, RunStore, SystemOptimizer
 from agentforge.search.system_opt import parse_proposal

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentforge.errors import DataFormatError, UnknownNameError, UserError
+from agentforge.core.errors import DataFormatError, UnknownNameError, UserError
 from agentforge.tasks import BBH_SUBTASKS, TASK_NAMES, BBHTask, GSM8KTask, load_task
 from agentforge.tasks.bbh import DEFAULT_DIR as BBH_DIR
 from agentforge.tasks.bbh import LABELS, answer_kind

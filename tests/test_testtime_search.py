@@ -7,7 +7,7 @@ import re
 import pytest
 
 from agentforge.agents import Agent, build_agent_spec
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 from agentforge.judges import Judge
 from agentforge.judges.factory import make_judge
 from agentforge.judges.llm_judge import LLMJudge, parse_verdicts

@@ -21,7 +21,7 @@ from langgraph.graph import START, StateGraph
 from agentforge.agents.prompts import render
 from agentforge.agents.spec import END, AgentSpec, Condition, NodeSpec
 from agentforge.agents.trajectory import AgentResult, LLMCall
-from agentforge.aio import gather_or_cancel
+from agentforge.core.aio import gather_or_cancel
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 

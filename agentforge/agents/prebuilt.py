@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 
 from agentforge.agents.spec import END, AgentSpec, Condition, EdgeSpec, NodeSpec, SearchSpec
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 
 
 def cot() -> AgentSpec:

@@ -24,7 +24,7 @@ from jinja2 import meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 MAX_RANGE = 1000

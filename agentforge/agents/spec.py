@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agentforge.errors import SpecValidationError
+from agentforge.core.errors import SpecValidationError
 
 END = "END"
 

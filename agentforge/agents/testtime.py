@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentforge.agents.spec import NodeSpec, SearchSpec
 from agentforge.agents.trajectory import LLMCall
 from agentforge.judges import Judge, aggregate, split_steps
-from agentforge.aio import gather_or_cancel
+from agentforge.core.aio import gather_or_cancel
 
 if TYPE_CHECKING:
     from agentforge.agents.graph import Agent

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentforge import _env  # noqa: F401
-from agentforge.errors import AgentForgeError, ModelError, UserError
+from agentforge.core.errors import AgentForgeError, ModelError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="AgentForge: verbal reinforcement for LLM agents.")

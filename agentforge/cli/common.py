@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.agents import AgentSpec, build_agent_spec
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.llm import models as registry
 
 

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from agentforge.cli.app import app, console, handle_errors
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 
 memory_app = typer.Typer(help="Inspect and maintain a memory store (URI: chroma:///path, qdrant:///path, "
                               "qdrant+http://host:6333, memory://).", no_args_is_help=True)

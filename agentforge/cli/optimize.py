@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agentforge.cli.app import app, console, err_console, handle_errors
 from agentforge.cli.common import resolve_model, resolve_spec
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.llm import LLM
 from agentforge.tasks import load_task
 

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from agentforge.cli.app import app, console, handle_errors
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 
 prm_app = typer.Typer(help="Process reward models: serve, label data (Math-Shepherd), train, evaluate.",
                       no_args_is_help=True)

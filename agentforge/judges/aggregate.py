@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 
 Aggregation = Literal["min", "last", "prod", "mean"]
 AGGREGATIONS: tuple[str, ...] = ("min", "last", "prod", "mean")

@@ -15,7 +15,7 @@ import asyncio
 from abc import ABC
 from collections.abc import Sequence
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.aggregate import Aggregation, aggregate
 from agentforge.judges.steps import SplitMode, split_steps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 from agentforge.judges.base import Judge
 
 JUDGE_KINDS = ("llm", "verifier", "prm:DIR", "http://HOST:PORT[/path]")

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-from agentforge.errors import MalformedOutputError, ModelCallError, UnknownNameError, UserError
+from agentforge.core.errors import MalformedOutputError, ModelCallError, UnknownNameError, UserError
 from agentforge.judges.base import Item, Judge, check_items
 from agentforge.judges.prm_formats import QWEN_SYSTEM
 

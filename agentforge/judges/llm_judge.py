@@ -16,7 +16,7 @@ import math
 import re
 
 from agentforge.agents.prompts import render
-from agentforge.aio import gather_or_cancel
+from agentforge.core.aio import gather_or_cancel
 from agentforge.judges.base import Item, Judge, check_items
 from agentforge.llm import LLM
 from agentforge.llm.types import Completion

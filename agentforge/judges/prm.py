@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from agentforge.errors import ModelError, UserError
+from agentforge.core.errors import ModelError, UserError
 from agentforge.judges.base import Item, Judge, check_items
 from agentforge.judges.prm_batching import encode, pad, plan_batches
 from agentforge.judges.prm_formats import PRMFormat, candidate_ids, detect_format, normalize_format, render

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.prm_formats import Rendered
 
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 from agentforge.judges.steps import split_steps
 
 CHAMP_PACKAGE, CHAMP_VERSION = "champ-dataset", "1.0.0"

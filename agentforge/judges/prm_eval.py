@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.base import Judge
 from agentforge.judges.prm_data import first_error
 

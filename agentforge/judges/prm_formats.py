@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 
 FORMATS: tuple[str, ...] = ("qwen-prm", "math-shepherd", "rlhflow")
 MARKER_FILE = "agentforge_prm.json"

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.prm_batching import encode, pad
 from agentforge.judges.prm_data import check_record, read_stepwise
 from agentforge.judges.prm_formats import PRMFormat, render, write_marker

@@ -30,7 +30,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.base import Item, Judge
 
 log = logging.getLogger(__name__)

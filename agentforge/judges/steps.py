@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 
 SplitMode = Literal["auto", "markers", "blank_lines", "lines"]
 SPLIT_MODES: tuple[str, ...] = ("auto", "markers", "blank_lines", "lines")

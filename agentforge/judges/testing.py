@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.prm_formats import normalize_format, write_marker
 
 SPECIALS = ["<|endoftext|>", "<s>", "<|im_start|>", "<|im_end|>", "<extra_0>", "<|begin_of_text|>",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges.base import Item, Judge, check_items
 
 

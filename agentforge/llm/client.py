@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentforge import _env  # noqa: F401
-from agentforge.errors import ModelCallError, ModelRequestsForbiddenError, UserError
+from agentforge.core.errors import ModelCallError, ModelRequestsForbiddenError, UserError
 from agentforge.llm import fake, local
 from agentforge.llm.cache import CompletionCache, cache_enabled, cache_key
 from agentforge.llm.types import Completion, Message, Usage

@@ -99,7 +99,7 @@ def _lookup(model: str) -> FunctionModel:
     try:
         return _FUNCTIONS[name]
     except KeyError:
-        from agentforge.errors import UnknownNameError
+        from agentforge.core.errors import UnknownNameError
 
         raise UnknownNameError("fake model", name, _FUNCTIONS) from None
 

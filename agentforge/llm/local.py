@@ -24,7 +24,7 @@ from typing import Any
 
 import litellm
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.llm.providers import SyncProvider, register_provider
 
 PROVIDER = "local"

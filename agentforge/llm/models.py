@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from agentforge.errors import ModelNotAvailableError, UnknownNameError, UserError
+from agentforge.core.errors import ModelNotAvailableError, UnknownNameError, UserError
 
 _CHUNK = 4 << 20  # bytes copied (and reported) at a time
 

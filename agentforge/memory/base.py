@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 from agentforge.memory.embeddings import Embedder, EmbedderLike
 from agentforge.memory.filters import parse_where
 from agentforge.memory.records import RECORD_KINDS, MemoryRecord, SearchHit

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.memory.base import (
     MemoryStore,
     RecordNotFoundError,

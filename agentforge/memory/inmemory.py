@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 from agentforge.memory.base import MemoryStore, RecordNotFoundError, check_embedder, check_kind, default_embedder
 from agentforge.memory.embeddings import EmbedderLike
 from agentforge.memory.filters import matches, parse_where

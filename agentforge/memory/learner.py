@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 from agentforge.memory.base import MemoryStore

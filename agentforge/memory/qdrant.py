@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.memory.base import MemoryStore, RecordNotFoundError, check_embedder, check_kind, default_embedder
 from agentforge.memory.embeddings import EmbedderLike
 from agentforge.memory.filters import parse_where

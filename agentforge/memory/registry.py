@@ -23,7 +23,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from urllib.parse import parse_qs, urlsplit
 
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.memory.base import MemoryStore
 from agentforge.memory.embeddings import EmbedderLike
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 from agentforge.search.backends import LocalBackend, RayBackend, make_backend
 from agentforge.search.base import Optimizer
 from agentforge.search.budget import Budget, BudgetExceeded, BudgetMeter, MeteredLLM

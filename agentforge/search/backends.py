@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentforge.agents import AgentSpec
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.search.budget import BudgetExceeded
 
 if TYPE_CHECKING:

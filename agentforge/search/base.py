@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from agentforge.runner import stable_label
 
 from agentforge.agents import AgentSpec
-from agentforge.errors import MalformedOutputError, ModelError, UserError
+from agentforge.core.errors import MalformedOutputError, ModelError, UserError
 from agentforge.llm import LLM
 from agentforge.search.budget import Budget, BudgetExceeded, BudgetMeter
 from agentforge.search.evaluator import Evaluator, ExampleResult, MemoryFactory, Objective

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from agentforge.errors import AgentForgeError
+from agentforge.core.errors import AgentForgeError
 from agentforge.llm import LLM
 from agentforge.llm.types import Completion, Message, Usage
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from agentforge.agents import Agent, AgentSpec
 from agentforge.agents.graph import usage_of
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.judges import Judge, split_steps
 from agentforge.judges.aggregate import Aggregation, aggregate
 from agentforge.llm import LLM

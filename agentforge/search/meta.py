@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.agents.prompts import render
-from agentforge.errors import UnknownNameError
+from agentforge.core.errors import UnknownNameError
 from agentforge.llm import LLM
 from agentforge.llm.types import Message, Usage
 from agentforge.search.budget import BudgetMeter, MeteredLLM

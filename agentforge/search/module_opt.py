@@ -23,7 +23,7 @@ import random
 from typing import Any
 
 from agentforge.agents import AgentSpec
-from agentforge.errors import MalformedOutputError, SpecValidationError
+from agentforge.core.errors import MalformedOutputError, SpecValidationError
 from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
 from agentforge.search.modules import (DEFAULT_CONFIG, ModuleOptions, all_configs, available_slots,

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentforge.agents import AgentSpec, Condition, EdgeSpec, NodeSpec, build_agent_spec
-from agentforge.errors import SpecValidationError
+from agentforge.core.errors import SpecValidationError
 from agentforge.search.meta import meta_template
 from agentforge.search.specs import spec_key
 

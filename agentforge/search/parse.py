@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from agentforge.errors import MalformedOutputError
+from agentforge.core.errors import MalformedOutputError
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n(.*?)```", re.DOTALL)
 

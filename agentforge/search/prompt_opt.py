@@ -23,7 +23,7 @@ from typing import Any
 
 from agentforge.agents import AgentSpec
 from agentforge.agents.prompts import template_source
-from agentforge.errors import SpecValidationError, UserError
+from agentforge.core.errors import SpecValidationError, UserError
 from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
 from agentforge.search.parse import extract_instruction, extract_tagged

@@ -18,7 +18,7 @@ import json
 
 from agentforge.agents import AgentSpec, NodeSpec
 from agentforge.agents.prompts import render, template_source
-from agentforge.errors import SpecValidationError
+from agentforge.core.errors import SpecValidationError
 
 _BEHAVIOUR = ("nodes", "edges", "entry", "max_steps", "memory", "trials", "evaluator", "reflect_prompt")
 

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -21,7 +21,7 @@ import random
 from typing import Any
 
 from agentforge.agents import AgentSpec, build_agent_spec
-from agentforge.errors import MalformedOutputError, SpecValidationError
+from agentforge.core.errors import MalformedOutputError, SpecValidationError
 from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
 from agentforge.search.parse import extract_json_object

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentforge.errors import UnknownNameError, UserError
+from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.tasks.base import Example, Task
 from agentforge.tasks.bbh import SUBTASKS as BBH_SUBTASKS
 from agentforge.tasks.bbh import BBHTask, load_bbh

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentforge.errors import UserError
+from agentforge.core.errors import UserError
 from agentforge.tasks.extraction import hash_answer, last_answer_phrase, last_boxed, normalize_text
 
 

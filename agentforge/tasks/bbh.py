@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agentforge.errors import DataFormatError, UnknownNameError, UserError
+from agentforge.core.errors import DataFormatError, UnknownNameError, UserError
 from agentforge.tasks.base import Example, Task
 from agentforge.tasks.choices import last_option_mention, option_letter, parse_options
 from agentforge.tasks.extraction import answer_phrases, boxed_spans, normalize_text, strip_latex

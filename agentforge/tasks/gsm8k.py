@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agentforge.errors import DataFormatError
+from agentforge.core.errors import DataFormatError
 from agentforge.tasks.base import Example, Task
 from agentforge.tasks.extraction import answer_phrases, boxed_spans, hash_answer, normalize_text
 from agentforge.tasks.jsonl import iter_jsonl

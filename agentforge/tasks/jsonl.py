@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentforge.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, UserError
 
 
 def require_file(path: str | Path, what: str = "data file") -> Path:
