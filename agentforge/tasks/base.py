@@ -7,13 +7,18 @@ judge and search in AgentForge relies on:
 - ``normalize(answer, example)``: the canonical form (equal strings = same answer; majority
   voting in self-consistency groups by it);
 - ``score(prediction, example)``: whether an extracted answer matches the gold.
+
+Two descriptive parts let agents treat tasks alike without naming them: ``answer_type`` says
+whether an answer is free text (GSM8K, BBH) or a program (HumanEval), and
+``visible_tests(example)`` lists the tests an agent may run on its own program (for a program
+task; ``[]`` otherwise). ``score`` may use tests that stay hidden from agents.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,9 +58,15 @@ class Task:
         examples: the examples, in file order.
         instructions: the answer-format instruction appended to each question by
             :meth:`prompt`; defaults to :attr:`default_instructions`.
+
+    Attributes:
+        answer_type: ``"text"`` (the default: ``extract`` returns a short answer such as
+            ``"72"``) or ``"program"`` (``extract`` returns Python source, which ``score``
+            runs in the sandbox, e.g. HumanEval).
     """
 
     default_instructions = "Think step by step, then finish with a line 'Answer: <answer>'."
+    answer_type: Literal["text", "program"] = "text"
 
     def __init__(self, name: str, examples: list[Example], instructions: str | None = None):
         self.name = name
@@ -103,6 +114,12 @@ class Task:
         """The answer-format instruction for ``example`` (``self.instructions`` unless a task
         varies it per example, as BBH does for multiple-choice versus free-form subtasks)."""
         return self.instructions
+
+    def visible_tests(self, example: Example) -> list[str]:
+        """Tests an agent may see and run on its answer to ``example``: Python statements
+        (``"assert f(1) == 2"``) to run after the answer program. The base task has none
+        (``[]``); program tasks override this. Hidden scoring tests are never listed here."""
+        return []
 
     def prompt(self, example: Example) -> str:
         """The user prompt: ``example.question``, a blank line, then :meth:`instructions_for`."""

@@ -1,14 +1,17 @@
-"""Task-independent helpers that find the final-answer span in model text.
+"""Task-independent helpers that find the final-answer span (or the program) in model text.
 
 Models state their final answer in a few recurring ways: ``\\boxed{...}`` (the Qwen models do
 this far more often than anything they were asked for), an ``Answer: ...`` line, ``#### ...``
 (the GSM8K solution format), or a sentence ``The answer is ...``. These helpers return the raw
-span; the task decides how to parse and normalize it.
+span; the task decides how to parse and normalize it. Code answers come in fenced blocks
+(```` ```python ````), sometimes unfenced or cut off: :func:`extract_code` finds the program.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+import textwrap
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 # "Answer: x", "**Final Answer:** x", "the answer is x", "answer = x"; the word "answer" alone
@@ -104,3 +107,74 @@ def normalize_text(answer: str) -> str:
     out = strip_latex(answer)
     out = " ".join(out.split()).lower()
     return out.strip(_END_CHARS)
+
+
+# ---- code ------------------------------------------------------------------------------------
+# A fence opens a line (any indentation) with ``` plus an optional language tag; a block left
+# open (the reply was cut at max_tokens) runs to the end of the text.
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+_PYTHON_TAGS = ("", "python", "py", "python3", "py3")
+_CODE_START = re.compile(r"^(?:async[ \t]+def|def|class|import|from|@)\b", re.MULTILINE)
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """Return ``(language tag, code)`` for every fenced block in ``text``, in order.
+
+    The tag is lower case (``""`` when absent); the code ends without its last newline; a block
+    missing its closing fence runs to the end of ``text``. Returns ``[]`` when there is no fence.
+    """
+    return [(m.group(1).lower(), m.group(2).rstrip("\n")) for m in _FENCE.finditer(text)]
+
+
+def defines(code: str, name: str) -> bool:
+    """True when ``code`` has a line ``def name(`` (or ``async def``) at any indentation."""
+    return re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code, re.MULTILINE) is not None
+
+
+def _reads_as_code(code: str) -> bool:
+    """True when ``code`` parses and is more than bare names and constants (prose such as
+    ``Yes`` or ``The answer is 5.`` is not code)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(not (isinstance(st, ast.Expr) and isinstance(st.value, (ast.Name, ast.Constant))) for st in tree.body)
+
+
+def _unfenced_code(text: str) -> str | None:
+    """Unfenced ``text`` (dedented) when it reads as Python; else, after leading prose, the lines
+    from the first ``def`` / ``import`` / ``class`` on, trailing prose lines dropped, when they
+    parse; else ``None``."""
+    whole = textwrap.dedent(text).strip("\n").rstrip()
+    if whole and _reads_as_code(whole):
+        return whole
+    start = _CODE_START.search(text)
+    if start is None:
+        return None
+    lines = text[start.start() :].rstrip().split("\n")
+    for end in range(len(lines), 0, -1):
+        candidate = "\n".join(lines[:end]).rstrip()
+        if _reads_as_code(candidate):
+            return candidate
+    return None
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str | None:
+    """Return the Python program in a model reply, or ``None`` when it holds none.
+
+    Preference: the last fenced block tagged ``python`` / ``py`` (or untagged) that defines
+    ``entry_point`` (when given); else the last such Python block; else the last fenced block
+    of any language; else the unfenced text when it reads as Python (see ``_unfenced_code``).
+    The code is returned as written (dedented, surrounding blank lines removed); nothing is
+    run. Used by code tasks (HumanEval) and by agents that answer with programs.
+    """
+    found = [(tag, code) for tag, code in code_blocks(text) if code.strip()]
+    blocks = [code for _, code in found]
+    python = [code for tag, code in found if tag in _PYTHON_TAGS]
+    chosen = None
+    if entry_point is not None:
+        chosen = next((c for c in reversed(python) if defines(c, entry_point)), None)
+    chosen = chosen or (python[-1] if python else None) or (blocks[-1] if blocks else None)
+    if chosen is not None:
+        return textwrap.dedent(chosen).strip("\n").rstrip()
+    return _unfenced_code(text)

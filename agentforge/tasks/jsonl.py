@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,15 +30,17 @@ def iter_jsonl(path: str | Path, keys: Sequence[str] = ()) -> Iterator[tuple[int
     """Yield ``(line_index, record)`` for each non-blank line of a JSONL file.
 
     ``line_index`` is 0-based and counts blank lines too, so it is stable for a given file.
-    Each record must be a JSON object holding every key in ``keys`` with a string value.
+    Each record must be a JSON object holding every key in ``keys`` with a string value. A
+    file whose name ends in ``.gz`` is read through gzip.
 
     Raises:
         UserError: if ``path`` is not an existing file.
         DataFormatError: naming the 1-based line, for invalid JSON, a value that is not an
-            object, or a missing / non-string key.
+            object, or a missing / non-string key; naming the file for a corrupt gzip file.
     """
     p = require_file(path)
-    with p.open(encoding="utf-8") as fh:
+    with contextlib.ExitStack() as stack:
+        fh = _gzip_lines(p) if p.suffix == ".gz" else stack.enter_context(p.open(encoding="utf-8"))
         for index, line in enumerate(fh):
             if not line.strip():
                 continue
@@ -64,3 +69,15 @@ def read_json(path: str | Path) -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataFormatError(str(p), exc.lineno, f"invalid JSON ({exc.msg})") from None
+
+
+def _gzip_lines(path: Path) -> list[str]:
+    """The text lines of a gzip file (read whole: data files here are small).
+
+    Raises:
+        DataFormatError: naming the file, when it is not valid gzip or not UTF-8.
+    """
+    try:
+        return gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise DataFormatError(str(path), None, f"not a readable gzip file ({exc})") from None
