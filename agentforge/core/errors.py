@@ -50,6 +50,12 @@ class ModelNotAvailableError(UserError):
     """A local model that is not pulled yet; the message gives the exact pull command."""
 
 
+class SandboxUnavailableError(UserError):
+    """The sandbox cannot run programs here (no interpreter, a requested isolation mode that
+    does not work, confinement that failed to set up). Never raised for what a program does:
+    hostile or broken programs are results (``agentforge.sandbox.ExecutionResult``)."""
+
+
 class ModelError(AgentForgeError):
     """A model or provider failed or misbehaved (retrying may help)."""
 
