@@ -21,27 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agentforge.agents import Agent, AgentSpec
-import jinja2
-
-from agentforge.core.errors import ModelRequestsForbiddenError, UserError
+from agentforge.agents import Agent, AgentMemory, AgentSpec, Episode, run_example
+from agentforge.core.aio import run_sync
+from agentforge.core.errors import UserError
+from agentforge.judges.base import Judge
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 from agentforge.tasks import Example, Task
 
-CONFIG_ERRORS = (UserError, jinja2.UndefinedError, jinja2.exceptions.SecurityError, ModelRequestsForbiddenError)
-"""Errors that mean the run itself is misconfigured: raised, not recorded as an example's error."""
-
 SUMMARY_KEYS = ("task", "agent", "model", "n", "correct", "accuracy", "errors", "llm_calls", "prompt_tokens",
                 "completion_tokens", "cost_usd", "wall_s")
-
-
-def stable_label(obj: Any) -> str | None:
-    """A stable name for a judge (no memory addresses), recorded in run.json."""
-    if obj is None:
-        return None
-    text = repr(obj)
-    return getattr(obj, "__name__", type(obj).__name__) if " at 0x" in text else text
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -101,15 +90,15 @@ class Runner:
         out: the output folder (created).
         concurrency: examples in flight at once (default 1). Calls to one local model are
             serialized anyway; with a remote provider this is the main speed knob.
-        memory: optional memory module passed to the agent (e.g. ``MemoryLearner``); when it has
-            ``aafter_episode`` it learns from each finished example before its line is written.
+        memory: optional ``AgentMemory`` passed to the agent (e.g. ``MemoryLearner``); it learns
+            from each finished example before the example's line is written.
         on_result: callback ``(row, done, total)`` after each example (the CLI's progress bar).
         judge: judge for test-time search nodes (see ``Agent``).
     """
 
     def __init__(self, task: Task, spec: AgentSpec, llm: LLM, out: str | Path, concurrency: int = 1,
-                 memory: Any = None, on_result: Callable[[dict[str, Any], int, int], None] | None = None,
-                 judge: Any = None):
+                 memory: AgentMemory | None = None,
+                 on_result: Callable[[dict[str, Any], int, int], None] | None = None, judge: Judge | None = None):
         if concurrency < 1:
             raise UserError(f"concurrency must be >= 1, got {concurrency}")
         self.task, self.spec, self.llm = task, spec, llm
@@ -120,7 +109,7 @@ class Runner:
         self._prev_learning = Usage()  # learning usage recorded by an interrupted earlier run
         self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
         self.settings = {"temperature": llm.temperature, "max_tokens": llm.max_tokens, "top_p": llm.top_p,
-                         "seed": llm.seed, "judge": stable_label(judge),
+                         "seed": llm.seed, "judge": judge.label if judge is not None else None,
                          "memory": type(memory).__name__ if memory is not None else None}
 
     @property
@@ -148,29 +137,8 @@ class Runner:
         return kept
 
     async def _one(self, ex: Example) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        row: dict[str, Any] = {"id": ex.id, "question": ex.question, "gold": ex.gold}
-        try:
-            res = await self.agent.arun(ex.question, ex)
-            correct = bool(self.task.score(res.answer, ex))
-            row.update(prediction=res.answer, correct=correct,
-                       trajectory=[c.model_dump() for c in res.trajectory], usage=res.usage.model_dump(),
-                       votes=res.votes, error=None)
-            if "trials" in res.metadata:
-                row["trials"] = res.metadata["trials"]
-            learn = getattr(self.agent.memory, "aafter_episode", None)
-            if learn is not None:  # memory writes happen before the row is written (ids are idempotent)
-                row["memory_ids"] = await learn(ex.question, ex, res, correct)
-        except CONFIG_ERRORS:  # a broken spec or setup fails every example: stop, do not record
-            raise
-        except Exception as exc:  # recorded per example; the run goes on
-            from agentforge.agents.graph import usage_of
-
-            partial = list(getattr(exc, "partial_trajectory", []))  # calls already paid for still count
-            row.update(prediction=None, correct=False, trajectory=[c.model_dump() for c in partial],
-                       usage=usage_of(partial).model_dump(), error=f"{type(exc).__name__}: {exc}")
-        row["wall_s"] = round(time.perf_counter() - t0, 3)
-        return row
+        """Run one example (``run_example``) and turn its ``Episode`` into a result row."""
+        return episode_row(await run_example(self.agent, ex))
 
     async def arun(self) -> dict[str, Any]:
         """Run the remaining examples; returns the summary (also written to ``summary.json``)."""
@@ -208,9 +176,8 @@ class Runner:
             finally:
                 for p in pending:
                     p.cancel()
-        flush = getattr(self.agent.memory, "aflush", None)
-        if flush is not None:
-            await flush()
+        if self.agent.memory is not None:
+            await self.agent.memory.aflush()
         return self._write_summary(rows, prev_wall + time.perf_counter() - t0)
 
     def _write_summary(self, rows: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
@@ -221,14 +188,27 @@ class Runner:
         """
         ids = {ex.id for ex in self.task.examples}
         summary = summarize([r for r in rows if r["id"] in ids], self.meta, wall_s)
-        learned = getattr(self.agent.memory, "usage", None)
-        if isinstance(learned, Usage):  # calls the memory learner made itself, this run and before
-            summary["learning_usage"] = (self._prev_learning + learned).model_dump()
+        if self.agent.memory is not None:  # calls the memory learner made itself, this run and before
+            summary["learning_usage"] = (self._prev_learning + self.agent.memory.usage).model_dump()
         tmp = self.out / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=2))
         os.replace(tmp, self.out / "summary.json")
         return summary
 
     def run(self) -> dict[str, Any]:
-        """Synchronous ``arun``."""
-        return asyncio.run(self.arun())
+        """Synchronous ``arun`` (works inside a running event loop too)."""
+        return run_sync(self.arun())
+
+
+def episode_row(ep: Episode) -> dict[str, Any]:
+    """The ``results.jsonl`` line of an episode (id, question, gold, prediction, correct,
+    trajectory, usage, votes, error, wall_s; ``trials`` for Reflexion, ``memory_ids`` with memory)."""
+    row: dict[str, Any] = {"id": ep.example_id, "question": ep.question, "gold": ep.gold, "prediction": ep.answer,
+                           "correct": ep.correct, "trajectory": [c.model_dump() for c in ep.trajectory],
+                           "usage": ep.usage.model_dump(), "votes": ep.votes, "error": ep.error}
+    if "trials" in ep.metadata:
+        row["trials"] = ep.metadata["trials"]
+    if ep.memory_ids:
+        row["memory_ids"] = ep.memory_ids
+    row["wall_s"] = ep.wall_s
+    return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import agentforge.llm.client as client
+from agentforge.tasks.base import Task
 
 
 @pytest.fixture(autouse=True)
@@ -17,11 +18,11 @@ def _forbid_real_models(request):
     client.ALLOW_MODEL_REQUESTS = old
 
 
-class AnswerTask:
+class AnswerTask(Task):
     """A minimal answer format for agent tests: answers are 'Answer: X' lines."""
 
-    name = "toy"
-    instructions = "Finish with 'Answer: <x>'."
+    def __init__(self):
+        super().__init__("toy", [], instructions="Finish with 'Answer: <x>'.")
 
     def extract(self, text, example=None):
         import re

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from agentforge.agents import Agent, AgentSpec, build_agent_spec, majority
-from agentforge.core.errors import ModelCallError, SpecValidationError, UnknownNameError
+from agentforge.core.errors import AgentRunError, ModelCallError, SpecValidationError, UnknownNameError
 from agentforge.llm import LLM, FunctionModel
 
 
@@ -128,8 +128,9 @@ def test_a_failed_debater_call_cancels_its_siblings(toy_task):
     async def main():
         agent = Agent(build_agent_spec("debate", agents=3, rounds=1), LLM(model=FunctionModel(model), cache=False),
                       toy_task)
-        with pytest.raises(ModelCallError, match="provider bug"):
+        with pytest.raises(AgentRunError, match="provider bug") as err:
             await agent.arun("What is 2+3?")
+        assert isinstance(err.value.cause, ModelCallError)
         await asyncio.sleep(0.5)  # the siblings would have finished by now
 
     asyncio.run(main())
@@ -181,8 +182,8 @@ def test_templates_are_sandboxed(toy_task):
 
 
 def test_unknown_agent_lists_valid():
-    with pytest.raises(UnknownNameError, match="valid agents: beam-search, best-of-n, cot, debate, lookahead, "
-                                               "reflexion, self-consistency, self-refine"):
+    with pytest.raises(UnknownNameError, match="valid agents: beam-search, best-of-n, cot, critic, debate, "
+                                               "lookahead, pal, reflexion, self-consistency, self-debug, self-refine"):
         build_agent_spec("reflexive")
 
 
@@ -209,14 +210,13 @@ def test_loop_past_max_steps_keeps_the_calls_made(toy_task):
 
 
 def test_templates_cannot_run_away(toy_task):
-    import jinja2
+    from agentforge.core.errors import TemplateError
+    from agentforge.core.templates import render
 
-    from agentforge.agents.prompts import render
-
-    with pytest.raises(jinja2.exceptions.SecurityError, match="range"):
+    with pytest.raises(TemplateError, match="range"):
         render("{% for i in range(100000) %}x{% endfor %}", {})
-    with pytest.raises(jinja2.exceptions.SecurityError, match="repetition"):
+    with pytest.raises(TemplateError, match="repetition"):
         render("{{ ('x' * 50000000)[:1] }}", {})
-    with pytest.raises(jinja2.exceptions.SecurityError, match=r"\*\*"):
+    with pytest.raises(TemplateError, match=r"\*\*"):
         render("{{ 10 ** 10 ** 10 }}", {})
     assert render("{% for p in peers %}{{ loop.index }}{% endfor %} {{ 'ab' * 2 }}", {"peers": [1, 2]}) == "12 abab"

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from agentforge.core.errors import UnknownNameError, UserError
-from agentforge.judges import Judge, VerifierJudge, aggregate, split_steps
+from agentforge.judges import Judge, JudgeResult, VerifierJudge, aggregate, split_steps
 
 
 # -- split_steps ------------------------------------------------------------------------------
@@ -66,21 +66,36 @@ def test_aggregate_skips_nan_and_errors():
 
 # -- Judge base -------------------------------------------------------------------------------
 class LengthJudge(Judge):
-    """Scores a step by its length, capped at 1."""
+    """Scores a step by its length, capped at 1; records the examples it was given."""
 
-    def score(self, question, steps):
-        return [min(1.0, len(s) / 10) for s in steps]
+    def __init__(self):
+        self.examples = []
+
+    async def ascore(self, question, steps, *, example=None):
+        self.examples.append(example)
+        return JudgeResult(scores=[min(1.0, len(s) / 10) for s in steps])
 
 
 def test_judge_defaults_batch_async_and_solution():
     j = LengthJudge()
-    assert j.score_batch([("q", ["abcde", "x" * 20]), ("q", [])]) == [[0.5, 1.0], []]
-    assert asyncio.run(j.ascore("q", ["abcde"])) == [0.5]
-    assert asyncio.run(j.ascore_batch([("q", ["ab"])])) == [[0.2]]
+    assert [r.scores for r in j.score_batch([("q", ["abcde", "x" * 20]), ("q", [])])] == [[0.5, 1.0], []]
+    assert asyncio.run(j.ascore("q", ["abcde"])).scores == [0.5]
+    assert [r.scores for r in asyncio.run(j.ascore_batch([("q", ["ab"])], examples=["ex"]))] == [[0.2]]
+    assert j.examples[-1] == "ex"  # the example reaches the judge
     assert j.score_solution("q", "abcde\n\nabc", how="min") == pytest.approx(0.3)
-    assert asyncio.run(j.ascore_solution("q", "abcde\n\nabc", how="mean")) == pytest.approx(0.4)
+    value, result = asyncio.run(j.ascore_solution("q", "abcde\n\nabc", how="mean"))
+    assert value == pytest.approx(0.4) and result.scores == [0.5, 0.3]
     with pytest.raises(UserError, match="empty"):
         j.score_solution("q", "  ")
+    with pytest.raises(UserError, match="examples"):
+        j.score_batch([("q", ["a"])], examples=[1, 2])
+
+
+def test_sync_api_works_inside_a_running_event_loop():
+    async def inside():  # as in a Jupyter cell: sync calls while a loop runs
+        return LengthJudge().score("q", ["abcde"]).scores
+
+    assert asyncio.run(inside()) == [0.5]
 
 
 def test_judge_validates_inputs():
@@ -103,20 +118,20 @@ def test_judge_must_override_something():
 def test_verifier_outcome_on_last_step():
     seen = []
 
-    def check(question, text):
+    def check(text, example):
         seen.append(text)
         return text.strip().endswith("4")
 
     j = VerifierJudge(check)
-    right = j.score("2+2?", ["2+2", "= 4"])
+    right = j.score("2+2?", ["2+2", "= 4"]).scores
     assert math.isnan(right[0]) and right[1] == 1.0
     assert seen == ["2+2\n\n= 4"]
-    assert j.score("2+2?", ["= 5"]) == [0.0]
-    assert j.score("2+2?", []) == []
+    assert j.score("2+2?", ["= 5"]).scores == [0.0]
+    assert j.score("2+2?", []).scores == []
     for how in ("min", "last", "prod", "mean"):
         assert j.score_solution("2+2?", "2+2\n\n= 4", how=how) == 1.0
     plain = VerifierJudge(check, prefix_score=1.0)
-    assert plain.score("q", ["a", "b", "c 4"]) == [1.0, 1.0, 1.0]
+    assert plain.score("q", ["a", "b", "c 4"]).scores == [1.0, 1.0, 1.0]
     with pytest.raises(UserError):
         VerifierJudge("not callable")
     with pytest.raises(UserError):

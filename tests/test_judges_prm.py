@@ -68,10 +68,10 @@ def test_shapes_and_range(judges, fmt):
     assert judge.format.name == fmt
     assert next(judge.model.parameters()).dtype == torch.float32
     assert (judge._fast_head is not None) == (fmt != "qwen-prm")  # causal LMs: 2-row LM head
-    scores = judge.score_batch(ITEMS)
+    scores = judge.score_steps(ITEMS)
     assert [len(s) for s in scores] == [len(steps) for _, steps in ITEMS]
     assert all(0.0 <= x <= 1.0 for row in scores for x in row)
-    assert judge.score("q", []) == []
+    assert judge.score("q", []).scores == []
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -80,7 +80,7 @@ def test_scores_read_at_the_right_tokens(judges, fmt):
     for question, steps in ITEMS[-3:]:
         expected = reference_scores(judge, question, steps)
         assert len(expected) == len(steps)
-        assert judge.score(question, steps) == pytest.approx(expected, abs=1e-4)
+        assert judge.score(question, steps).scores == pytest.approx(expected, abs=1e-4)
         # random weights, so reading one token off would change the scores
         assert max(expected) - min(expected) > 1e-3
 
@@ -88,13 +88,13 @@ def test_scores_read_at_the_right_tokens(judges, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_batching_and_padding_side_do_not_change_scores(judges, fmt):
     judge = judges[fmt]
-    one_by_one = [judge.score(q, s) for q, s in ITEMS]
+    one_by_one = [judge.score(q, s).scores for q, s in ITEMS]
     judge.forward_calls = 0
-    batched = judge.score_batch(ITEMS)
+    batched = judge.score_steps(ITEMS)
     assert judge.forward_calls < len(ITEMS)  # the budget (8192 tokens) packs several per pass
-    left = PRMJudge.from_model(judge.model, judge.tokenizer, fmt, padding_side="left").score_batch(ITEMS)
+    left = PRMJudge.from_model(judge.model, judge.tokenizer, fmt, padding_side="left").score_steps(ITEMS)
     small = PRMJudge.from_model(judge.model, judge.tokenizer, fmt, max_tokens_per_batch=300)
-    small_scores = small.score_batch(ITEMS)
+    small_scores = small.score_steps(ITEMS)
     assert small.forward_calls > judge.forward_calls
     for a, b, c, d in zip(one_by_one, batched, left, small_scores):
         assert b == pytest.approx(a, abs=1e-4)
@@ -104,21 +104,22 @@ def test_batching_and_padding_side_do_not_change_scores(judges, fmt):
 
 def test_tag_text_inside_a_step_does_not_shift_scores(judges):
     judge = judges["qwen-prm"]
-    clean = judge.score("q", ["a step", "another"])
-    assert judge.score("q", ["a step<extra_0>", "another"]) == pytest.approx(clean, abs=1e-5)
+    clean = judge.score("q", ["a step", "another"]).scores
+    assert judge.score("q", ["a step<extra_0>", "another"]).scores == pytest.approx(clean, abs=1e-5)
     shep = judges["math-shepherd"]
-    assert shep.score("q", ["a step ки", "b"]) == pytest.approx(shep.score("q", ["a step", "b"]), abs=1e-5)
+    tagged, plain = shep.score("q", ["a step ки", "b"]).scores, shep.score("q", ["a step", "b"]).scores
+    assert tagged == pytest.approx(plain, abs=1e-5)
 
 
 def test_truncation_warns_and_marks_cut_steps_nan(judges):
     judge = judges["qwen-prm"]
     question, steps = "What is 2+2?", ["2+2 = 4."] + ["so the total is 4."] * 6
-    full = judge.score(question, steps)
+    full = judge.score(question, steps).scores
     r = render(judge.format, judge.tokenizer, question, steps)
     n_tokens = len(judge.tokenizer(r.text, add_special_tokens=False)["input_ids"])
     short = PRMJudge.from_model(judge.model, judge.tokenizer, "qwen-prm", max_length=n_tokens - 30)
     with pytest.warns(UserWarning, match="max_length"):
-        cut = short.score(question, steps)
+        cut = short.score(question, steps).scores
     seen = [x for x in cut if not math.isnan(x)]
     assert 0 < len(seen) < len(steps) and all(math.isnan(x) for x in cut[len(seen):])
     assert seen == pytest.approx(full[: len(seen)], abs=1e-4)
@@ -132,7 +133,7 @@ def test_score_solution_uses_split_and_aggregate(judges):
     judge = judges["qwen-prm"]
     text = "Step 1: 2+2 = 4.\nStep 2: The answer is 4."
     steps = split_steps(text)
-    assert judge.score_solution("2+2?", text, how="min") == pytest.approx(min(judge.score("2+2?", steps)))
+    assert judge.score_solution("2+2?", text, how="min") == pytest.approx(min(judge.score("2+2?", steps).scores))
 
 
 def test_format_detection(tmp_path, folders):

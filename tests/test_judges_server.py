@@ -14,26 +14,26 @@ pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 from agentforge.core.errors import MalformedOutputError, ModelCallError, UserError  # noqa: E402
-from agentforge.judges import BackgroundServer, HTTPJudge, Judge, VerifierJudge  # noqa: E402
+from agentforge.judges import BackgroundServer, HTTPJudge, Judge, SyncBatchJudge, VerifierJudge  # noqa: E402
 from agentforge.judges.http import qwen_prm_prompt  # noqa: E402
 from agentforge.judges.testing import random_items  # noqa: E402
 
 
-class Recording(Judge):
-    """Wraps a judge; records the size of every score_batch call and slows each one down so
+class Recording(SyncBatchJudge):
+    """Wraps a judge; records the size of every batch it scores and slows each one down so
     that concurrent requests pile up (as they do behind a busy GPU)."""
 
     def __init__(self, inner: Judge, delay: float = 0.05):
         self.inner, self.delay, self.calls = inner, delay, []
         self._lock = threading.Lock()
 
-    def score_batch(self, items):
+    def score_steps(self, items):
         with self._lock:
             self.calls.append(len(items))
         time.sleep(self.delay)
         if any(q == "bad" for q, _ in items):
             raise UserError("question 'bad' is not allowed")
-        return self.inner.score_batch(items)
+        return [r.scores for r in self.inner.score_batch(items)]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def prm(tmp_path_factory):
 def test_concurrent_clients_are_merged_and_match_in_process(prm):
     judge = Recording(prm)
     items = random_items(32, seed=11)
-    expected = prm.score_batch(items)
+    expected = [r.scores for r in prm.score_batch(items)]
     per_client = [items[c::8] for c in range(8)]  # 8 clients, 4 requests of one item each
     results: dict[int, list] = {}
     barrier = threading.Barrier(8)
@@ -58,7 +58,7 @@ def test_concurrent_clients_are_merged_and_match_in_process(prm):
         def client(c):
             with HTTPJudge(server.url) as remote:
                 barrier.wait()
-                results[c] = [remote.score(q, s) for q, s in per_client[c]]
+                results[c] = [remote.score(q, s).scores for q, s in per_client[c]]
 
         threads = [threading.Thread(target=client, args=(c,)) for c in range(8)]
         for t in threads:
@@ -74,7 +74,7 @@ def test_concurrent_clients_are_merged_and_match_in_process(prm):
 
 
 def test_async_clients_and_nan_round_trip():
-    verifier = Recording(VerifierJudge(lambda q, text: text.endswith("4")), delay=0.02)
+    verifier = Recording(VerifierJudge(lambda text, ex: text.endswith("4")), delay=0.02)
     with BackgroundServer(verifier, max_batch_wait_ms=20) as server:
         remote = HTTPJudge(server.url + "/score")  # a full /score URL works too
 
@@ -84,6 +84,7 @@ def test_async_clients_and_nan_round_trip():
 
         out = asyncio.run(many())
         for i, (first, empty) in enumerate(out):
+            first, empty = first.scores, empty.scores
             assert math.isnan(first[0]) and first[1] == (1.0 if i == 4 else 0.0)
             assert empty == []
         assert len(verifier.calls) < 8
@@ -91,7 +92,7 @@ def test_async_clients_and_nan_round_trip():
 
 
 def test_one_bad_request_does_not_fail_the_others():
-    judge = Recording(VerifierJudge(lambda q, t: True), delay=0.05)
+    judge = Recording(VerifierJudge(lambda t, ex: True), delay=0.05)
     with BackgroundServer(judge, max_batch_wait_ms=50) as server:
         remote = HTTPJudge(server.url)
 
@@ -101,12 +102,12 @@ def test_one_bad_request_does_not_fail_the_others():
 
         bad, good = asyncio.run(both())
         assert isinstance(bad, UserError) and "400" in str(bad) and "not allowed" in str(bad)
-        assert good == [1.0]
+        assert good.scores == [1.0]
 
 
 def test_token_auth():
-    with BackgroundServer(VerifierJudge(lambda q, t: True), token="s3cret") as server:
-        assert HTTPJudge(server.url, token="s3cret").score("q", ["a"]) == [1.0]
+    with BackgroundServer(VerifierJudge(lambda t, ex: True), token="s3cret") as server:
+        assert HTTPJudge(server.url, token="s3cret").score("q", ["a"]).scores == [1.0]
         with pytest.raises(UserError, match="401.*token"):
             HTTPJudge(server.url).score("q", ["a"])
         with pytest.raises(UserError, match="401"):
@@ -117,8 +118,8 @@ def test_token_auth():
 
 
 def test_size_limit_and_bad_body():
-    with BackgroundServer(VerifierJudge(lambda q, t: True), max_request_bytes=2000) as server:
-        assert HTTPJudge(server.url).score("q", ["short"]) == [1.0]
+    with BackgroundServer(VerifierJudge(lambda t, ex: True), max_request_bytes=2000) as server:
+        assert HTTPJudge(server.url).score("q", ["short"]).scores == [1.0]
         with pytest.raises(UserError, match="413.*2000 bytes"):
             HTTPJudge(server.url).score("q", ["x" * 5000])
 
@@ -135,7 +136,7 @@ def test_size_limit_and_bad_body():
 
 
 def test_unreachable_server():
-    with BackgroundServer(VerifierJudge(lambda q, t: True)) as server:
+    with BackgroundServer(VerifierJudge(lambda t, ex: True)) as server:
         url = server.url
     with pytest.raises(ModelCallError, match="unreachable"):
         HTTPJudge(url, timeout=2).score("q", ["a"])
@@ -166,7 +167,8 @@ def test_vllm_protocol(prm):
     app, seen = fake_vllm()
     with _serve_app(app) as url:
         remote = HTTPJudge(url, protocol="vllm", model="Qwen/Qwen2.5-Math-PRM-7B", max_items_per_request=2)
-        out = remote.score_batch([("q1", ["a", "b"]), ("q2", ["c"]), ("q3", []), ("q4", ["d", "e", "f"])])
+        out = [r.scores for r in remote.score_batch([("q1", ["a", "b"]), ("q2", ["c"]), ("q3", []),
+                                                     ("q4", ["d", "e", "f"])])]
         assert out == [pytest.approx([0.75, 0.65]), [0.75], [], pytest.approx([0.75, 0.65, 0.55])]
         assert len(seen) == 2 and seen[0]["model"] == "Qwen/Qwen2.5-Math-PRM-7B"
         assert seen[0]["input"][0] == qwen_prm_prompt("q1", ["a", "b"])

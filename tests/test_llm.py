@@ -31,7 +31,7 @@ def test_plain_callable_is_accepted_as_model():
 
 def test_cache_hit_is_identical_and_free_and_sample_index_is_part_of_key(tmp_path):
     fm = FunctionModel(lambda m, i: f"sample {i.sample_index} call {i.call_number}")
-    llm = LLM(model=fm, cache_dir=str(tmp_path), temperature=0.7)
+    llm = LLM(model=fm, cache_dir=str(tmp_path), temperature=0.7, cache=True)  # fakes are uncached by default
     a0 = llm.complete(MSGS, sample_index=0)
     a1 = llm.complete(MSGS, sample_index=1)
     assert a0.text != a1.text
@@ -149,8 +149,8 @@ def test_cache_key_separates_api_bases_but_ignores_secrets(tmp_path):
     from agentforge.llm.cache import cache_key
 
     fm = FunctionModel(lambda m, i: f"{len(fm.calls)}", name="keyed")
-    x = LLM(model=fm, cache_dir=str(tmp_path), extra={"api_key": "one"})
-    y = LLM(model=fm, cache_dir=str(tmp_path), extra={"api_key": "two"})
+    x = LLM(model=fm, cache_dir=str(tmp_path), extra={"api_key": "one"}, cache=True)
+    y = LLM(model=fm, cache_dir=str(tmp_path), extra={"api_key": "two"}, cache=True)
     assert x.complete(MSGS).text == y.complete(MSGS).text  # secrets are not part of the key
     assert cache_key("m", MSGS, {}, 0) != cache_key("m", MSGS, {"extra": {"api_base": "http://b"}}, 0)
 
@@ -214,3 +214,29 @@ def test_local_provider_turns_response_format_into_a_llama_cpp_json_grammar():
     assert _response_format({"type": "text"}) is None and _response_format(None) is None
     with pytest.raises(UserError, match="'xml' is not supported"):
         _response_format({"type": "xml"})
+
+
+def test_fake_models_are_uncached_by_default(tmp_path):
+    fm = FunctionModel(lambda m, i: f"call {i.call_number}")
+    llm = LLM(model=fm, cache_dir=str(tmp_path))
+    assert llm.complete(MSGS).text == "call 0" and llm.complete(MSGS).text == "call 1"
+    assert not any(tmp_path.iterdir())  # nothing written to the user's cache
+
+
+def test_call_tag_reaches_fakes_but_not_the_cache_key(tmp_path):
+    fm = FunctionModel(lambda m, i: f"tag={i.tag}")
+    llm = LLM(model=fm, cache=False)
+    assert llm.complete(MSGS).text == "tag=None"
+    assert asyncio.run(llm.acomplete(MSGS, tag="meta:opro")).text == "tag=meta:opro"
+
+
+def test_typed_errors_survive_the_litellm_round_trip():
+    from agentforge.core.errors import ModelNotAvailableError, UnknownNameError
+
+    def missing(m, i):
+        raise ModelNotAvailableError("model x is not pulled: agentforge models pull x")
+
+    with pytest.raises(ModelNotAvailableError, match="models pull x"):
+        LLM(model=missing, cache=False).complete(MSGS)
+    with pytest.raises(UnknownNameError, match="fake model"):  # raised inside the provider, as itself
+        LLM(model="fake/never-registered", cache=False).complete(MSGS)

@@ -11,10 +11,10 @@ from agentforge.agents.trajectory import AgentResult
 from agentforge.core.errors import UnknownNameError
 from agentforge.llm import LLM, FunctionModel
 from agentforge.memory import HashEmbedder, InMemoryMemory
-from agentforge.memory.experience import ExperientialMemory
+from agentforge.memory.learning.experience import ExperientialMemory
 from agentforge.memory.hygiene import compact
-from agentforge.memory.insights import InsightMemory, parse_operations
-from agentforge.memory.learner import MemoryLearner
+from agentforge.memory.learning.insights import InsightMemory, parse_operations
+from agentforge.memory.learning.learner import MemoryLearner
 from agentforge.memory.records import MemoryRecord
 from agentforge.runner import Runner
 from agentforge.tasks import load_task
@@ -90,10 +90,9 @@ def test_insight_operations_votes_dedup_retirement_and_provenance(store):
 
 
 def test_reflexion_retries_with_reflection_until_correct(toy_task):
-    class Ex:
-        id, gold = "q1", "5"
+    from agentforge.tasks import Example
 
-    toy_task.score = lambda pred, ex: pred == ex.gold
+    Ex = lambda: Example(id="q1", question="8-3?", gold="5")  # noqa: E731
 
     def fn(m, i):
         content = m[-1]["content"]

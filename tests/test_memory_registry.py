@@ -19,7 +19,8 @@ def test_builtin_schemes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rel = open_memory("chroma://rel/db", embedder=emb)
     assert rel.path == str(tmp_path / "rel" / "db")
-    assert open_memory("chroma://", embedder=emb).path.endswith(".agentforge/memory")
+    monkeypatch.setenv("AGENTFORGE_HOME", str(tmp_path / "home"))  # defaults live under AGENTFORGE_HOME
+    assert open_memory("chroma://", embedder=emb).path == str(tmp_path / "home" / "memory" / "chroma")
     qd = open_memory(f"qdrant://{tmp_path}/q", embedder=emb)
     assert isinstance(qd, QdrantMemory) and qd.path == f"{tmp_path}/q" and qd.url is None
     server = open_memory("qdrant+http://localhost:6333", embedder=emb)

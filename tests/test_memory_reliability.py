@@ -17,7 +17,7 @@ CHILD_RUN = textwrap.dedent("""
     from agentforge.agents import build_agent_spec
     from agentforge.llm import LLM, FunctionModel
     from agentforge.memory import ChromaMemory, HashEmbedder
-    from agentforge.memory.learner import MemoryLearner
+    from agentforge.memory.learning.learner import MemoryLearner
     from agentforge.runner import Runner
     from agentforge.tasks import load_task
 

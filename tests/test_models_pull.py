@@ -10,7 +10,8 @@ import pytest
 
 from agentforge.core.errors import ModelNotAvailableError, UnknownNameError, UserError
 from agentforge.llm import models
-from agentforge.llm.models import LocalModelInfo, ModelIntegrityError, WheelPart
+from agentforge.core.errors import ModelIntegrityError
+from agentforge.llm.models import LocalModelInfo, WheelPart
 
 PARTS = [b"alpha-" * 1000, b"beta-" * 3, b"gamma" * 2000]
 BLOB = b"".join(PARTS)

@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from agentforge.cli.app import _register, app
 from agentforge.core.errors import DataFormatError, UserError
-from agentforge.judges.prm_data import (champ_record, first_error, load_champ, read_stepwise, split_records,
+from agentforge.prm.data import (champ_record, first_error, load_champ, read_stepwise, split_records,
                                         write_stepwise)
-from agentforge.judges.prm_eval import (auroc, evaluate_judge, evaluate_scores, first_error_f1, make_judge,
+from agentforge.prm.eval import (auroc, evaluate_judge, evaluate_scores, first_error_f1, make_judge,
                                         predict_first_error)
 from agentforge.judges import PRMJudge
-from agentforge.judges.prm_label import label_task
-from agentforge.judges.prm_train import train_prm
+from agentforge.prm.label import label_task
+from agentforge.prm.train import train_prm
 from agentforge.judges.testing import make_tiny_prm
 from agentforge.llm import LLM, FunctionModel
 from agentforge.tasks import Example, GSM8KTask
@@ -215,7 +215,7 @@ def test_train_then_prmjudge_scores_wrong_step_lower(trained):
     recs = read_stepwise(data)
     good = next(r for r in recs if all(r["labels"]))
     bad = next(r for r in recs if not all(r["labels"]))
-    (sg, sb) = judge.score_batch([(good["prompt"], good["completions"]), (bad["prompt"], bad["completions"])])
+    (sg, sb) = judge.score_steps([(good["prompt"], good["completions"]), (bad["prompt"], bad["completions"])])
     assert len(sg) == 3 and sb[1] < 0.5 < sg[1]
     assert evaluate_judge(judge, recs).auroc > 0.9
 
@@ -224,7 +224,7 @@ def test_train_from_causal_lm_base_and_errors(tmp_path):
     base = make_tiny_prm(tmp_path / "base", "math-shepherd", marker=False)  # a Llama causal LM
     recs = [{"prompt": "we add?", "completions": ["add 3 + 4 = 7.", "answer 7."], "labels": [True, True]}]
     train_prm(recs, base, tmp_path / "out", epochs=1, batch_size=1)
-    assert len(PRMJudge(tmp_path / "out").score("we add?", ["a.", "b.", "c."])) == 3
+    assert len(PRMJudge(tmp_path / "out").score("we add?", ["a.", "b.", "c."]).scores) == 3
     with pytest.raises(UserError, match="does not exist"):
         train_prm([{"prompt": "q", "completions": ["a"], "labels": [True]}], tmp_path / "none", tmp_path / "o")
     with pytest.raises(UserError):

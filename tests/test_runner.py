@@ -110,14 +110,13 @@ def test_corrupt_line_in_the_middle_is_a_clear_error(tmp_path):
 
 
 def test_misconfigured_spec_stops_the_run_instead_of_recording_errors(tmp_path):
-    import jinja2
-
     from agentforge.agents import AgentSpec
+    from agentforge.core.errors import TemplateError
 
     data = build_agent_spec("cot").model_dump()
     data["nodes"][0]["prompt"] = "{{ outputs.nothing.deeper }}"  # valid names, fails at render time
     spec = AgentSpec.validate_dict(data)
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(TemplateError, match="nothing"):
         Runner(load_task("gsm8k", limit=2), spec, LLM(model=lambda m, i: "x", cache=False), tmp_path).run()
     assert read_results(tmp_path / "results.jsonl") == []
 

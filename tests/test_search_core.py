@@ -12,7 +12,7 @@ import pytest
 
 from agentforge.agents import AgentSpec, build_agent_spec
 from agentforge.core.errors import MalformedOutputError, SpecValidationError, UserError
-from agentforge.judges import Judge
+from agentforge.judges import Judge, JudgeResult
 from agentforge.llm import LLM, FunctionModel
 from agentforge.llm.types import Usage
 from agentforge.search import (Budget, BudgetExceeded, BudgetMeter, Evaluator, MeteredLLM, Objective, RayBackend,
@@ -118,8 +118,8 @@ def test_failed_examples_are_error_rows_and_rerun_later(tmp_path):
 
 
 class HalfJudge(Judge):
-    def score(self, question, steps):
-        return [0.5] * len(steps)
+    async def ascore(self, question, steps, *, example=None):
+        return JudgeResult(scores=[0.5] * len(steps))
 
 
 def test_objective_mixes_judge_score_and_cost():
@@ -252,7 +252,7 @@ def test_spec_checks_render_templates_in_the_sandbox():
     data["nodes"][0]["prompt"] = "{{ question.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(SpecValidationError, match="node 'solve' prompt"):
         check_renderable(AgentSpec.validate_dict(data))
-    from agentforge.agents.prompts import render
+    from agentforge.core.templates import render
 
     assert render(literal("Use {{ braces }} {% literally %}"), {}) == "Use {{ braces }} {% literally %}"
 
@@ -297,7 +297,7 @@ def test_misconfigured_judge_stops_evaluation_instead_of_scoring_zero():
     from agentforge.tasks import load_task
 
     class Refusing(Judge):
-        def score(self, question, steps):
+        async def ascore(self, question, steps, *, example=None):
             raise UserError("judge answered 401: missing or wrong bearer token")
 
     task = load_task("gsm8k", limit=2)

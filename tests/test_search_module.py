@@ -70,7 +70,7 @@ def test_proposals_are_validated_and_errors_fed_back_and_the_planted_module_is_f
     assert res.best.score == 1.0 and res.best.info["modules"]["reasoning"] == "plan-and-solve"
     rejects = [h for h in res.history if h.kind == "reject"]
     assert "unknown module 'magic'" in rejects[0].message
-    meta_calls = [m for m, _ in fm.calls if is_meta_call(m)]
+    meta_calls = [m for m, info in fm.calls if is_meta_call(info)]
     assert "unknown module 'magic'" in meta_calls[1][-1]["content"]  # the error went back to the meta model
     assert meta_calls[1][-2] == {"role": "assistant", "content": replies[0]}
     assert json.loads(res.best_spec.to_json())["metadata"]["modules"]["reasoning"] == "plan-and-solve"

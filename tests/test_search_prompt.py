@@ -31,7 +31,7 @@ def test_finds_the_planted_instruction_and_reports_it():
     assert res.baseline.score == 0.0 and res.best.score == 1.0
     assert "MAGIC" in res.best_spec.nodes[0].system and res.best.origin == "opro"
     assert res.usage.calls == len(fm.calls)
-    opro_prompt = next(m for m, _ in fm.calls if is_meta_call(m))[0]["content"]
+    opro_prompt = next(m for m, info in fm.calls if is_meta_call(info))[0]["content"]
     assert "score: 0.0" in opro_prompt and "Correct answer:" in opro_prompt  # scored history + exemplars
 
 
@@ -63,7 +63,7 @@ def test_fewshot_bootstraps_demos_from_successful_trajectories():
     res = opt.optimize(build_agent_spec("cot"), task.examples[:6], task.examples[6:], Budget(max_calls=100))
     assert res.best.origin == "fewshot" and res.best.score == 1.0
     assert [d["id"] for d in res.best.info["demos"]] == ["toy-0", "toy-1"]  # the only successes
-    assert "Toy problem 0" in res.best_spec.nodes[0].prompt and not any(is_meta_call(m) for m, _ in fm.calls)
+    assert "Toy problem 0" in res.best_spec.nodes[0].prompt and not any(is_meta_call(info) for _, info in fm.calls)
 
 
 def test_malformed_meta_output_is_a_failed_proposal_not_a_crash():

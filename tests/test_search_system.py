@@ -44,7 +44,7 @@ def test_invalid_proposals_are_rejected_with_the_error_fed_back_then_the_planted
     assert res.best.info == {"thought": "check the draft", "attempts": 3}
     rejects = [h.message for h in res.history if h.kind == "reject"]
     assert "no JSON object" in rejects[0] and "unknown target 'nowhere'" in rejects[1]
-    meta = [m for m, _ in fm.calls if is_meta_call(m)]
+    meta = [m for m, info in fm.calls if is_meta_call(info)]
     assert meta[0][0]["role"] == "system" and "AgentSpec" in meta[0][0]["content"]
     assert "no JSON object" in meta[1][-1]["content"] and meta[1][-2]["content"] == replies[0]
     assert "unknown target 'nowhere'" in meta[2][-1]["content"]
@@ -57,7 +57,7 @@ def test_retries_show_only_the_latest_invalid_reply_cut_to_size():
     fm = scripted_model(planted_solver(TASK, verify_twice), replies)
     SystemOptimizer(TASK, LLM(model=fm, cache=False), max_candidates=2, max_reply_shown=300).optimize(
         build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=100))
-    meta = [m for m, _ in fm.calls if is_meta_call(m)]
+    meta = [m for m, info in fm.calls if is_meta_call(info)]
     assert [len(m) for m in meta[:3]] == [2, 4, 4]  # prompt, then prompt + latest reply + error
     assert meta[1][2]["content"].startswith("x" * 300) and len(meta[1][2]["content"]) < 400
     assert meta[2][2]["content"] == "y" * 100 and meta[2][:2] == meta[0]

@@ -7,20 +7,20 @@ import re
 import pytest
 
 from agentforge.agents import Agent, build_agent_spec
-from agentforge.core.errors import UnknownNameError
-from agentforge.judges import Judge
+from agentforge.core.errors import UnknownNameError, UserError
+from agentforge.judges import SyncBatchJudge
 from agentforge.judges.factory import make_judge
 from agentforge.judges.llm_judge import LLMJudge, parse_verdicts
 from agentforge.llm import LLM, FunctionModel
 
 
-class ScriptedJudge(Judge):
+class ScriptedJudge(SyncBatchJudge):
     """Scores a step by the number written in it as 'quality=X' (0 if none)."""
 
     def __init__(self):
         self.batches = []
 
-    def score_batch(self, items):
+    def score_steps(self, items):
         self.batches.append(items)
         out = []
         for _, steps in items:
@@ -104,8 +104,10 @@ def test_verifier_judge_from_factory_uses_the_example_gold():
 
     task = load_task("gsm8k", limit=1)
     ex = task.examples[0]
-    judge = make_judge("verifier", None, task)(ex)
-    assert judge.score_solution(ex.question, f"work\n\nAnswer: {ex.gold}") == 1.0
-    assert judge.score_solution(ex.question, "work\n\nAnswer: -1") == 0.0
+    judge = make_judge("verifier", None, task)
+    assert judge.score_solution(ex.question, f"work\n\nAnswer: {ex.gold}", example=ex) == 1.0
+    assert judge.score_solution(ex.question, "work\n\nAnswer: -1", example=ex) == 0.0
+    with pytest.raises(UserError, match="needs the example"):
+        judge.score_solution(ex.question, "work\n\nAnswer: -1")
     with pytest.raises(UnknownNameError, match="valid judges"):
         make_judge("oracle", None, task)

@@ -2,98 +2,85 @@
 
 Each spec node becomes one async LangGraph node; an ``llm`` node's ``samples`` calls run
 concurrently, so a debate round costs one model latency, not n (the first failed call cancels
-the others). Routing conditions are evaluated by ``_route`` from the data in the spec, never by
-executing text.
+the others). Routing conditions are evaluated by ``route`` from the data in the spec, never by
+executing text. Node kinds other than ``llm`` and ``vote`` live in their own modules
+(``search``: ``agentforge.agents.testtime``; ``execute``: ``agentforge.agents.execute``).
+
+Every call an agent run pays for is kept: each finished model call is recorded as it finishes
+(even when a sibling then fails, a judge then fails or a later Reflexion trial fails), and the
+run's usage is measured at the model layer, so judge calls count too. A failed run raises
+``AgentRunError`` whose ``partial`` holds all of it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import operator
 import time
-from collections import Counter
-from typing import Annotated, Any, Protocol, TypedDict
+from typing import Any
 
 from langgraph.errors import GraphRecursionError
 from langgraph.graph import END as LG_END
 from langgraph.graph import START, StateGraph
 
-from agentforge.agents.prompts import render
-from agentforge.agents.spec import END, AgentSpec, Condition, NodeSpec
-from agentforge.agents.trajectory import AgentResult, LLMCall
-from agentforge.core.aio import gather_or_cancel
+from agentforge.agents import execute, reflexion, testtime
+from agentforge.agents.memory import AgentMemory
+from agentforge.agents.nodes import AnswerFormat, RunState, holds, llm_node, vote_node
+from agentforge.agents.prebuilt import build_agent_spec
+from agentforge.agents.spec import END, AgentSpec, NodeSpec
+from agentforge.agents.trajectory import AgentResult, LLMCall, collect_calls, record, usage_of
+from agentforge.core.aio import run_sync
+from agentforge.core.errors import AgentRunError, UserError
+from agentforge.core.settings import settings
+from agentforge.core.templates import render
+from agentforge.judges.base import Judge
 from agentforge.llm import LLM
-from agentforge.llm.types import Usage
-
-
-class AnswerFormat(Protocol):
-    """What an agent needs from a task: the answer instruction, extraction and normalization."""
-
-    instructions: str
-
-    def extract(self, text: str, example: Any = None) -> str | None: ...
-
-    def normalize(self, answer: str, example: Any = None) -> str: ...
-
-
-def _merge(a: dict, b: dict) -> dict:
-    return {**(a or {}), **(b or {})}
-
-
-class RunState(TypedDict, total=False):
-    question: str
-    outputs: Annotated[dict[str, list[str]], _merge]
-    answers: Annotated[dict[str, list[str | None]], _merge]
-    visits: Annotated[dict[str, int], _merge]
-    trajectory: Annotated[list[LLMCall], operator.add]
-    draft: str
-    final: str | None
-    final_text: str
-    votes: dict[str, int]
-    memory_text: str
-    example: Any
-
-
-def usage_of(calls: list[LLMCall]) -> Usage:
-    """Usage totals over trajectory steps."""
-    return Usage.total([Usage(calls=1, cached_calls=int(c.cached), prompt_tokens=c.prompt_tokens,
-                              completion_tokens=c.completion_tokens, latency_s=c.latency_s, cost_usd=c.cost_usd)
-                        for c in calls])
-
-
-def majority(answers: list[str | None]) -> tuple[list[str], dict[str, int]]:
-    """Majority vote: (the answers tied for most votes in first-seen order, vote counts).
-
-    None answers do not vote. Returns ([], {}) when nobody answered.
-    """
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return [], {}
-    top = max(counts.values())
-    order = list(dict.fromkeys(a for a in answers if a is not None))
-    return [a for a in order if counts[a] == top], dict(counts)
-
+from agentforge.llm.observers import UsageLedger, observe_calls
+from agentforge.sandbox import Executor, default_executor
+from agentforge.tasks.base import Example, Task
 
 class Agent:
-    """A compiled agent: ``spec`` + ``llm`` + a task's answer format.
+    """A compiled agent: a spec, a model, an answer format, optional memory and judge.
 
     Args:
-        spec: the validated AgentSpec.
-        llm: the model configuration every node uses (nodes may override temperature/max_tokens).
-        task: answer instructions, extraction and normalization (a ``agentforge.tasks.Task``).
-        judge: for ``search`` nodes: a ``Judge``, or a function ``example -> Judge`` (an exact
-            verifier needs the example's gold); default ``LLMJudge(llm)``.
-        memory: optional memory module with ``retrieve(question, example) -> str`` (e.g. a
-            ``agentforge.memory.MemoryLearner``); its text reaches templates as ``{{ memory }}``.
+        spec: an ``AgentSpec``, or the name of a prebuilt agent (``"cot"``, ``"debate"``, ...)
+            built with ``**options`` (``Agent("debate", agents=5)``).
+        llm: the model every node uses (nodes may override temperature/max_tokens): an ``LLM``,
+            a model id string, or None for ``model`` / ``$AGENTFORGE_MODEL`` / the embedded default.
+        task: the answer format (instructions, extraction, normalization), a
+            ``agentforge.tasks.Task``; default: a free-form task (``Answer: ...`` lines, ``\\boxed{}``).
+        model: a model id (same as passing it as ``llm``).
+        memory: an ``AgentMemory`` (e.g. ``MemoryLearner``); its text reaches templates as
+            ``{{ memory }}``.
+        judge: the judge of test-time ``search`` nodes (default ``LLMJudge(llm)``); it is given
+            each example, so an exact verifier reads the gold from there.
+        executor: the sandbox that runs model-written programs for ``execute`` nodes and
+            test-based Reflexion (default: ``agentforge.sandbox.default_executor()``).
+        **options: options of the prebuilt agent named by ``spec``.
 
-    ``await agent.arun(question)`` returns an ``AgentResult``. Model failures propagate as
-    ``ModelCallError``; a template referring to an unknown variable raises ``jinja2.UndefinedError``.
-    An exception leaving a run carries ``partial_trajectory``: the calls of the nodes that finished.
+    Raises:
+        UnknownNameError: an unknown prebuilt agent or option (the message lists the valid ones).
+        UserError: ``options`` with a spec object, or both ``llm`` and ``model``.
+
+    ``await agent.arun(question)`` (or ``agent.run_sync(question)``, which also works inside
+    Jupyter) returns an ``AgentResult``. A run that fails raises ``AgentRunError`` carrying the
+    partial result (every paid call); its ``cause`` is the original error (``ModelCallError``,
+    ``TemplateError``, ...).
     """
 
-    def __init__(self, spec: AgentSpec, llm: LLM, task: AnswerFormat, memory: Any = None, judge: Any = None):
-        self.spec, self.llm, self.task, self.memory = spec, llm, task, memory
-        self.judge = judge
+    def __init__(self, spec: AgentSpec | str, llm: LLM | str | None = None, task: AnswerFormat | None = None, *,
+                 model: str | None = None, memory: AgentMemory | None = None, judge: Judge | None = None,
+                 executor: Executor | None = None, **options: Any):
+        if isinstance(spec, str):
+            spec = build_agent_spec(spec, **options)
+        elif options:
+            raise UserError(f"options {sorted(options)} only apply to a prebuilt agent named by a string")
+        if llm is not None and model is not None:
+            raise UserError("pass the model either as llm or as model=, not both")
+        llm = llm if llm is not None else model
+        self.llm = llm if isinstance(llm, LLM) else LLM(model=llm or settings().model)
+        self.spec, self.memory = spec, memory
+        self.task: AnswerFormat = task if task is not None else Task("free-form", [])
+        self._judge = judge
+        self.executor = executor or default_executor()
         self._nodes = {n.id: n for n in spec.nodes}
         self.graph = self._compile()
 
@@ -117,56 +104,47 @@ class Agent:
 
         def route(state: RunState) -> str:
             for e in edges:
-                if e.when and any(self._holds(c, state) for c in e.when):
+                if e.when and any(holds(c, state) for c in e.when):
                     return e.target
             return next(e.target for e in edges if not e.when)
 
         return route
 
-    def _holds(self, c: Condition, state: RunState) -> bool:
-        outs = (state.get("outputs") or {}).get(c.node) or [""]
-        if c.kind == "contains":
-            return str(c.value) in outs[0]
-        if c.kind == "not_contains":
-            return str(c.value) not in outs[0]
-        if c.kind == "visits_at_least":
-            return (state.get("visits") or {}).get(c.node, 0) >= int(c.value or 0)
-        answers = (state.get("answers") or {}).get(c.node) or []
-        return len(answers) > 0 and None not in answers and len(set(answers)) == 1
-
     def _make_node(self, node: NodeSpec):
-        async def run_node(state: RunState) -> dict:
-            if node.kind == "search":
-                from agentforge.agents.testtime import run_search
+        body = {"llm": llm_node, "vote": vote_node, "search": testtime.run_search,
+                "execute": execute.run_execute}[node.kind]
 
-                return await run_search(self, node, state)
-            return await (self._llm_node(node, state) if node.kind == "llm" else self._vote_node(node, state))
+        async def run_node(state: RunState) -> dict:
+            return await body(self, node, state)
 
         return run_node
 
-    def judge_for(self, example: Any):
-        """The judge for ``example`` (see the ``judge`` argument)."""
-        from agentforge.judges import Judge
+    @property
+    def judge(self) -> Judge:
+        """The judge of ``search`` nodes (created on first use: ``LLMJudge(llm)`` by default)."""
+        if self._judge is None:
+            from agentforge.judges.llm_judge import LLMJudge  # litellm-backed; only when needed
 
-        if self.judge is None:
-            from agentforge.judges.llm_judge import LLMJudge
+            self._judge = LLMJudge(self.llm)
+        return self._judge
 
-            self.judge = LLMJudge(self.llm)
-        return self.judge if isinstance(self.judge, Judge) else self.judge(example)
-
-    # ---- node bodies -------------------------------------------------------------------------
-    def _context(self, node: NodeSpec, state: RunState, sample: int) -> dict[str, Any]:
+    # ---- what nodes use ----------------------------------------------------------------------
+    def context(self, node: NodeSpec, state: RunState, sample: int) -> dict[str, Any]:
+        """The template variables of ``node``'s sample ``sample`` in ``state`` (see
+        ``agentforge.core.templates`` for the list)."""
         outputs = state.get("outputs") or {}
+        example = state.get("example")
         ctx: dict[str, Any] = {
             "question": state["question"],
-            "instructions": self._instructions(state.get("example")),
-            "fewshot": getattr(self.task, "fewshot", "") or "",
+            "instructions": self.task.instructions_for(example) if example is not None else self.task.instructions,
+            "fewshot": self.task.fewshot_for(example) if example is not None else "",
             "draft": state.get("draft", ""),
             "outputs": outputs,
             "last": {k: (v[0] if v else "") for k, v in outputs.items()},
             "iteration": (state.get("visits") or {}).get(node.id, 0),
             "sample": sample,
             "memory": state.get("memory_text", ""),
+            "feedback": state.get("feedback", ""),
             "own": "",
             "peers": [],
         }
@@ -176,78 +154,74 @@ class Agent:
             ctx["peers"] = [p for j, p in enumerate(prev) if j != sample]
         return ctx
 
-    def _instructions(self, example: Any) -> str:
-        per_example = getattr(self.task, "instructions_for", None)
-        if per_example is not None and example is not None:
-            return per_example(example)
-        return self.task.instructions
-
-    def _messages(self, node: NodeSpec, ctx: dict[str, Any], prompt: str | None = None) -> list[dict]:
+    def messages(self, node: NodeSpec, ctx: dict[str, Any], prompt: str | None = None) -> list[dict]:
+        """The chat messages of ``node`` rendered against ``ctx`` (``prompt`` overrides the node's)."""
         msgs = []
         if node.system:
             msgs.append({"role": "system", "content": render(node.system, ctx)})
         msgs.append({"role": "user", "content": render(prompt or node.prompt or "", ctx)})
         return msgs
 
-    async def _call(self, node: NodeSpec, msgs: list[dict], sample: int, visit: int, answer: bool,
-                    example: Any = None) -> LLMCall:
-        """One model call for ``node``, recorded as a trajectory step."""
+    async def call_model(self, node: NodeSpec, msgs: list[dict], *, sample: int = 0, visit: int = 0,
+                         answer: bool = False, example: Any = None) -> LLMCall:
+        """One model call for ``node``, recorded as a trajectory step of the current run.
+
+        ``answer`` extracts the task's answer from the output. The step is kept even when the
+        run later fails (see the module docstring).
+
+        Raises:
+            ModelCallError / BudgetExceeded / UserError: from the model layer.
+        """
         overrides = {k: v for k, v in (("temperature", node.temperature), ("max_tokens", node.max_tokens)) if v is not None}
         comp = await self.llm.acomplete(msgs, sample_index=visit * 1000 + sample, **overrides)
         ans = self.task.extract(comp.text, example) if answer else None
-        return LLMCall(node=node.id, role=node.role, sample=sample, visit=visit, messages=msgs, output=comp.text,
+        call = LLMCall(node=node.id, role=node.role, sample=sample, visit=visit, messages=msgs, output=comp.text,
                        answer=ans, prompt_tokens=comp.usage.prompt_tokens, completion_tokens=comp.usage.completion_tokens,
                        latency_s=0.0 if comp.cached else comp.usage.latency_s, cost_usd=comp.usage.cost_usd,
                        cached=comp.cached)
-
-    async def _llm_node(self, node: NodeSpec, state: RunState) -> dict:
-        visit = (state.get("visits") or {}).get(node.id, 0)
-        calls = await gather_or_cancel(*[
-            self._call(node, self._messages(node, self._context(node, state, i)), i, visit, node.answer,
-                       state.get("example"))
-            for i in range(node.samples)
-        ])
-        update: dict[str, Any] = {
-            "outputs": {node.id: [c.output for c in calls]},
-            "answers": {node.id: [c.answer for c in calls]},
-            "visits": {node.id: visit + 1},
-            "trajectory": list(calls),
-        }
-        if node.answer:
-            update["draft"] = calls[0].output
-        return update
-
-    async def _vote_node(self, node: NodeSpec, state: RunState) -> dict:
-        src = node.source or ""
-        answers = (state.get("answers") or {}).get(src) or []
-        outputs = (state.get("outputs") or {}).get(src) or []
-        tied, counts = majority(answers)
-        update: dict[str, Any] = {"votes": counts, "visits": {node.id: (state.get("visits") or {}).get(node.id, 0) + 1}}
-        if not tied:
-            return {**update, "final": None, "final_text": outputs[0] if outputs else ""}
-        winner, text = tied[0], outputs[answers.index(tied[0])]
-        if len(tied) > 1 and node.tiebreak == "judge":
-            candidates = [outputs[answers.index(a)] for a in tied]
-            ctx = {**self._context(node, state, 0), "candidates": candidates}
-            call = await self._call(node, self._messages(node, ctx, node.prompt or "@tiebreak"), 0, 0, True,
-                                    state.get("example"))
-            update["trajectory"] = [call]
-            if call.answer in tied:
-                winner, text = call.answer, call.output
-        return {**update, "final": winner, "final_text": text}
+        record(call)
+        return call
 
     # ---- run ---------------------------------------------------------------------------------
-    async def arun(self, question: str, example: Any = None) -> AgentResult:
-        """Run the agent on one question (with ``spec.trials > 1``, Reflexion-style retries)."""
-        if self.spec.trials > 1:
-            from agentforge.agents.reflexion import run_trials
+    async def arun(self, question: str | Example, example: Any = None) -> AgentResult:
+        """Run the agent on one question (with ``spec.trials > 1``, Reflexion-style retries).
 
-            return await run_trials(self, question, example)
-        memory_text = (self.memory.retrieve(question, example) or "") if self.memory is not None else ""
-        return await self.run_graph(question, example, memory_text)
+        Args:
+            question: the question text, or an ``Example`` (its question is asked and it is the
+                example judges and verifiers see).
+            example: the task example the question comes from (optional).
+
+        Raises:
+            AgentRunError: the run failed; ``partial`` has every call paid for so far.
+            UserError: bad arguments.
+        """
+        if isinstance(question, Example):
+            question, example = question.question, question
+        if not isinstance(question, str):
+            raise UserError(f"question must be a str or an Example, got {type(question).__name__}")
+        ledger = UsageLedger()
+        t0 = time.perf_counter()
+        try:
+            with observe_calls(ledger), collect_calls() as calls:
+                if self.spec.trials > 1:
+                    result = await reflexion.run_trials(self, question, example)
+                else:
+                    memory_text = (self.memory.retrieve(question, example) or "") if self.memory is not None else ""
+                    result = await self.run_graph(question, example, memory_text)
+        except AgentRunError:
+            raise
+        except Exception as exc:
+            partial = AgentResult(answer=None, trajectory=list(calls), usage=ledger.total(),
+                                  wall_s=time.perf_counter() - t0)
+            raise AgentRunError(f"{self.spec.name}: {type(exc).__name__}: {exc}", partial, exc) from exc
+        return result.model_copy(update={"usage": ledger.total(), "wall_s": time.perf_counter() - t0})
 
     async def run_graph(self, question: str, example: Any = None, memory_text: str = "") -> AgentResult:
-        """One pass through the graph with ``memory_text`` as ``{{ memory }}``."""
+        """One pass through the graph with ``memory_text`` as ``{{ memory }}`` (no retries).
+
+        The result's ``usage`` covers its trajectory; ``arun`` replaces it with the run's total
+        as measured at the model layer (judge calls included).
+        """
         t0 = time.perf_counter()
         init: RunState = {"question": question, "outputs": {}, "answers": {}, "visits": {}, "trajectory": [],
                           "memory_text": memory_text, "example": example}
@@ -259,9 +233,6 @@ class Agent:
                 state = snapshot
         except GraphRecursionError:
             truncated = True
-        except Exception as exc:  # let callers account for the calls already paid for
-            exc.partial_trajectory = list(state.get("trajectory", []))  # type: ignore[attr-defined]
-            raise
         traj: list[LLMCall] = state.get("trajectory", [])
         if "final" in state:
             answer, text = state.get("final"), state.get("final_text", "")
@@ -272,6 +243,8 @@ class Agent:
                            votes=state.get("votes") or {}, wall_s=time.perf_counter() - t0,
                            metadata={"truncated": True} if truncated else {})
 
-    def run(self, question: str, example: Any = None) -> AgentResult:
-        """Synchronous ``arun`` (not from inside a running event loop)."""
-        return asyncio.run(self.arun(question, example))
+    def run_sync(self, question: str | Example, example: Any = None) -> AgentResult:
+        """Synchronous ``arun``; works inside a running event loop (Jupyter) too."""
+        return run_sync(self.arun(question, example))
+
+    run = run_sync

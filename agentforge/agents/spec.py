@@ -9,16 +9,24 @@ An agent is a small graph of nodes:
   from another node, which is how debate rounds read each other (Du et al. 2023).
 * ``vote`` nodes take a majority vote over the extracted answers of ``source``'s latest outputs
   (self-consistency, Wang et al. 2022); ties go to the earliest answer or to a judge call.
+* ``search`` nodes run judge-guided test-time search (best-of-N, weighted vote, beam, lookahead).
+* ``execute`` nodes run the programs in ``source``'s latest outputs in the sandbox (never in the
+  framework's process), optionally against tests (the task's visible tests, or tests another
+  node wrote); the execution report becomes ``{{ feedback }}`` for the next nodes, and the
+  program's printed output can be the answer (program-aided reasoning, PAL: Gao et al. 2022).
+  Only code the *task's model* wrote is executed; a spec itself is data and never runs.
 
 Edges run ``source -> target`` (``"END"`` ends the run). A source may have several edges: those
 with a ``when`` list are tried in order, the first whose conditions hold (any of them) is taken,
 and exactly one unconditional edge is the default. Conditions are data too (``contains``,
-``not_contains``, ``visits_at_least``, ``answers_agree``): nothing in a spec is ever executed as
-code, so the meta-search can propose specs safely.
+``not_contains``, ``visits_at_least``, ``answers_agree``, ``answers_match``, ``tests_pass``,
+``tests_fail``): nothing in a spec is ever executed as code, so the meta-search can propose
+specs safely.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agentforge.core.errors import SpecValidationError
+from agentforge.core.templates import check_template
 
 END = "END"
 
@@ -37,16 +46,22 @@ class Condition(BaseModel):
         ``contains`` / ``not_contains``: ``value`` (str) occurs / does not occur in ``node``'s
         latest first output. ``visits_at_least``: ``node`` ran at least ``value`` (int) times.
         ``answers_agree``: all latest outputs of ``node`` extract to the same answer.
+        ``answers_match``: ``node``'s first latest answer equals that of the node named by
+        ``value`` (str), and is not None (CRITIC: an executed check agrees with the draft).
+        ``tests_pass`` / ``tests_fail``: the first program ``node`` (an ``execute`` node) ran
+        passed / did not pass (ran to completion and every test passed).
     """
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["contains", "not_contains", "visits_at_least", "answers_agree"]
+    kind: Literal["contains", "not_contains", "visits_at_least", "answers_agree", "answers_match",
+                  "tests_pass", "tests_fail"]
     node: str
     value: str | int | None = None
 
     @model_validator(mode="after")
     def _value_fits_kind(self) -> "Condition":
-        if self.kind in ("contains", "not_contains") and not (isinstance(self.value, str) and self.value):
+        if self.kind in ("contains", "not_contains", "answers_match") and not (isinstance(self.value, str)
+                                                                                and self.value):
             raise ValueError(f"condition {self.kind} on {self.node!r} needs a non-empty string value")
         if self.kind == "visits_at_least" and (not isinstance(self.value, int) or self.value < 1):
             raise ValueError(f"condition visits_at_least on {self.node!r} needs an integer value >= 1")
@@ -83,6 +98,30 @@ class SearchSpec(BaseModel):
     step_prompt: str = "@next_step"
 
 
+class ExecuteSpec(BaseModel):
+    """Options of an ``execute`` node.
+
+    Attributes:
+        answer_from: ``"stdout"``: the answer is the program's last printed line, normalized by
+            the task (PAL); ``"none"``: the node only reports (Self-Debug, CRITIC checks).
+        tests: ``"visible"``: run the task's visible tests (HumanEval's docstring examples; never
+            the hidden ones); ``"none"``: no tests.
+        tests_from: a node whose latest first output holds ``assert`` lines to run as tests
+            (tests the model wrote itself, as in Reflexion's programming agent).
+        timeout_s: wall-clock limit per program in seconds (default 5).
+        memory_mb: memory limit per program (default 512).
+        max_feedback_chars: the execution report shown to later nodes is cut to this length.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    answer_from: Literal["none", "stdout"] = "none"
+    tests: Literal["none", "visible"] = "none"
+    tests_from: str | None = None
+    timeout_s: float = Field(5.0, gt=0.0, le=60.0)
+    memory_mb: int = Field(512, ge=64, le=4096)
+    max_feedback_chars: int = Field(1500, ge=100, le=20_000)
+
+
 class NodeSpec(BaseModel):
     """One node. See the module docstring for the meaning of each kind.
 
@@ -90,7 +129,7 @@ class NodeSpec(BaseModel):
         id: unique name (letters, digits, ``_`` and ``-``).
         kind: ``llm`` or ``vote``.
         role: free-form label recorded in the trajectory (``solver``, ``critic``, ``debater``).
-        system: system-prompt template: ``@name`` for a file in ``agentforge/agents/prompts``
+        system: system-prompt template: ``@name`` for a file in ``agentforge/prompts``
             (``name.j2``) or inline Jinja text; None for no system message.
         prompt: user-prompt template, same forms (required for ``llm`` nodes; for ``vote`` nodes
             the tie-break judge's prompt).
@@ -103,11 +142,13 @@ class NodeSpec(BaseModel):
         tiebreak: for ``vote``: ``first`` (earliest answer wins) or ``judge`` (one model call).
         search: for ``search``: the test-time search options (``SearchSpec``); ``prompt`` is
             the full-solution prompt (best-of-n) and ``search.step_prompt`` the next-step prompt.
+        execute: for ``execute``: the execution options (``ExecuteSpec``); ``source`` names the
+            node whose latest outputs hold the programs (one run per sample).
     """
 
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    kind: Literal["llm", "vote", "search"] = "llm"
+    kind: Literal["llm", "vote", "search", "execute"] = "llm"
     role: str = "solver"
     system: str | None = "@system"
     prompt: str | None = None
@@ -119,6 +160,7 @@ class NodeSpec(BaseModel):
     source: str | None = None
     tiebreak: Literal["first", "judge"] = "first"
     search: SearchSpec | None = None
+    execute: ExecuteSpec | None = None
 
 
 class EdgeSpec(BaseModel):
@@ -146,8 +188,11 @@ class AgentSpec(BaseModel):
         trials: Reflexion (Shinn et al. 2023): attempts per question; after a failed attempt the
             model writes a self-reflection that the next attempt sees (default 1: no retries).
         evaluator: how an attempt is judged between trials: ``verifier`` (the task's answer
-            check against the gold, as Reflexion's exact-match evaluator) or ``llm`` (the model
-            judges its own solution with ``@self_evaluate``; no gold needed).
+            check against the gold, as Reflexion's exact-match evaluator: an oracle), ``llm``
+            (the model judges its own solution with ``@self_evaluate``), ``visible-tests`` (the
+            program runs against the task's visible tests) or ``self-tests`` (against unit tests
+            the model wrote first, as Reflexion's programming agent); see
+            ``agentforge.agents.reflexion``.
         reflect_prompt: the self-reflection template (default ``@reflect``).
         metadata: anything else (options the spec was built with, search provenance).
 
@@ -164,14 +209,12 @@ class AgentSpec(BaseModel):
     max_steps: int = Field(50, ge=1, le=1000)
     memory: list[Literal["experience", "reflection", "insight"]] = Field(default_factory=list)
     trials: int = Field(1, ge=1, le=10)
-    evaluator: Literal["verifier", "llm"] = "verifier"
+    evaluator: Literal["verifier", "llm", "visible-tests", "self-tests"] = "verifier"
     reflect_prompt: str = "@reflect"
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_graph(self) -> "AgentSpec":
-        from agentforge.agents.prompts import check_template
-
         ids = [n.id for n in self.nodes]
         if not ids:
             raise ValueError("spec has no nodes")
@@ -179,6 +222,7 @@ class AgentSpec(BaseModel):
         if dupes:
             raise ValueError(f"duplicate node id(s): {dupes}")
         known = set(ids)
+        kinds = {n.id: n.kind for n in self.nodes}
         if self.entry not in known:
             raise ValueError(f"entry {self.entry!r} is not a node; nodes: {ids}")
         for n in self.nodes:
@@ -192,8 +236,10 @@ class AgentSpec(BaseModel):
                     check_template(n.search.step_prompt)
                 except Exception as exc:
                     raise ValueError(f"{where}: bad step_prompt template: {exc}") from None
-            if n.kind == "vote" and n.source not in known:
-                raise ValueError(f"{where}: vote source {n.source!r} is not a node")
+            if n.kind in ("vote", "execute") and n.source not in known:
+                raise ValueError(f"{where}: {n.kind} source {n.source!r} is not a node")
+            if n.kind == "execute" and n.execute is not None and n.execute.tests_from not in (None, *known):
+                raise ValueError(f"{where}: tests_from {n.execute.tests_from!r} is not a node")
             if n.peers_from is not None and n.peers_from not in known:
                 raise ValueError(f"{where}: peers_from {n.peers_from!r} is not a node")
             for field in ("system", "prompt"):
@@ -216,6 +262,10 @@ class AgentSpec(BaseModel):
             for c in e.when:
                 if c.node not in known:
                     raise ValueError(f"{where}: condition on unknown node {c.node!r}")
+                if c.kind == "answers_match" and c.value not in known:
+                    raise ValueError(f"{where}: answers_match against unknown node {c.value!r}")
+                if c.kind in ("tests_pass", "tests_fail") and kinds[c.node] != "execute":
+                    raise ValueError(f"{where}: {c.kind} needs an execute node, {c.node!r} is {kinds[c.node]}")
         for nid in ids:
             out = [e for e in self.edges if e.source == nid]
             default = [e for e in out if not e.when]
@@ -267,8 +317,6 @@ class AgentSpec(BaseModel):
 
     def hash(self) -> str:
         """A short content hash (sha256 of canonical JSON, 16 hex chars), stable across runs."""
-        import hashlib
-
         canon = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 

@@ -5,8 +5,9 @@ or an exact verifier) scores partial or full solutions; ``best-of-n`` keeps the 
 samples, ``weighted-vote`` sums the scores per extracted answer (PRM-weighted majority),
 ``beam`` expands each beam with M sampled next steps and keeps the top k by the judge's score
 of the last step, ``lookahead`` scores each candidate step by a greedy rollout some steps ahead
-(Snell et al. 2024). Budgets in samples and tokens stop the search early. Judge model calls made
-by an ``LLMJudge`` are recorded in the trajectory (role ``judge``) so usage and budgets see them.
+(Snell et al. 2024). Budgets in samples and tokens stop the search early. The judge is given
+the example being solved (a verifier reads its gold, an execution judge its tests); its model
+calls are recorded in the trajectory (role ``judge``) and counted in the run's usage.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from agentforge.agents.spec import NodeSpec, SearchSpec
-from agentforge.agents.trajectory import LLMCall
-from agentforge.judges import Judge, aggregate, split_steps
+from agentforge.agents.trajectory import LLMCall, record
 from agentforge.core.aio import gather_or_cancel
+from agentforge.core.errors import UserError
+from agentforge.judges.aggregate import aggregate
+from agentforge.judges.base import Judge
+from agentforge.judges.steps import split_steps
 
 if TYPE_CHECKING:
     from agentforge.agents.graph import Agent
@@ -44,36 +48,30 @@ class _Budget:
 
 
 async def _judge(agent: "Agent", judge: Judge, question: str, solutions: list[list[str]], how: str,
-                 calls: list[LLMCall]) -> list[float]:
-    """Aggregated judge score per solution; LLMJudge calls are appended to ``calls``."""
-    from agentforge.judges.llm_judge import LLMJudge
-
-    if isinstance(judge, LLMJudge):
-        graded = await gather_or_cancel(*[judge.agrade(question, s) for s in solutions])
-        raw = []
-        for scores, msgs, comp in graded:
-            raw.append(scores)
-            if comp is not None:
-                calls.append(LLMCall(node="judge", role="judge", messages=msgs, output=comp.text,
-                                     prompt_tokens=comp.usage.prompt_tokens, completion_tokens=comp.usage.completion_tokens,
-                                     latency_s=0.0 if comp.cached else comp.usage.latency_s,
-                                     cost_usd=comp.usage.cost_usd, cached=comp.cached))
-    else:
-        raw = await judge.ascore_batch([(question, s) for s in solutions])
+                 calls: list[LLMCall], example: Any = None) -> list[float]:
+    """Aggregated judge score per solution; judge model calls are appended to ``calls``."""
+    results = await judge.ascore_batch([(question, s) for s in solutions], examples=[example] * len(solutions))
     out = []
-    for scores in raw:
+    for r in results:
+        if r.usage.calls:  # an LLM judge: keep its verdicts in the trajectory (usage is measured anyway)
+            call = LLMCall(node="judge", role="judge", messages=r.messages, output=r.feedback,
+                           prompt_tokens=r.usage.prompt_tokens, completion_tokens=r.usage.completion_tokens,
+                           latency_s=r.usage.latency_s, cost_usd=r.usage.cost_usd, cached=bool(r.usage.cached_calls))
+            calls.append(call)
+            record(call)
         try:
-            out.append(aggregate(scores, how) if scores else 0.0)
-        except Exception:
-            out.append(0.0)
-    return [0.0 if v != v else v for v in out]  # NaN (nothing judged) ranks last
+            value = aggregate(r.scores, how) if r.scores else 0.0
+        except UserError:
+            value = 0.0
+        out.append(0.0 if value != value else value)  # NaN (nothing judged) ranks last
+    return out
 
 
 async def run_search(agent: "Agent", node: NodeSpec, state: dict[str, Any]) -> dict[str, Any]:
     """Execute a ``search`` node; returns the LangGraph state update."""
     opts = node.search or SearchSpec()
     example, question = state.get("example"), state["question"]
-    judge = agent.judge_for(example)
+    judge = agent.judge
     visit = (state.get("visits") or {}).get(node.id, 0)
     budget, calls = _Budget(opts), []
     if opts.method in ("best-of-n", "weighted-vote"):
@@ -87,15 +85,16 @@ async def run_search(agent: "Agent", node: NodeSpec, state: dict[str, Any]) -> d
 async def _best_of_n(agent, node, state, opts, judge, budget, calls, visit):
     n = budget.take(opts.n)
     gen = node.model_copy(update={"temperature": opts.temperature})
-    ctx = agent._context(node, state, 0)
-    sols = await gather_or_cancel(*[agent._call(gen, agent._messages(gen, {**ctx, "sample": i}), i, visit, True,
-                                                state.get("example")) for i in range(n)])
+    ctx = agent.context(node, state, 0)
+    sols = await gather_or_cancel(*[agent.call_model(gen, agent.messages(gen, {**ctx, "sample": i}), sample=i,
+                                                     visit=visit, answer=True, example=state.get("example"))
+                                    for i in range(n)])
     calls.extend(sols)
     budget.spend(calls)
     if not sols:
         return "", None, {}
     scores = await _judge(agent, judge, state["question"], [split_steps(c.output) or [c.output] for c in sols],
-                          opts.aggregate, calls)
+                          opts.aggregate, calls, state.get("example"))
     for c, s in zip(sols, scores):
         c.score = s
     best = max(range(len(sols)), key=lambda i: scores[i])
@@ -116,9 +115,9 @@ async def _next_steps(agent, node, state, steps, k, visit, temperature, calls):
     opts = node.search
     step_node = node.model_copy(update={"prompt": opts.step_prompt, "temperature": temperature,
                                         "max_tokens": opts.step_max_tokens, "role": "generator"})
-    ctx = {**agent._context(node, state, 0), "steps": steps}
-    out = await gather_or_cancel(*[agent._call(step_node, agent._messages(step_node, ctx), j, visit, False,
-                                               state.get("example")) for j in range(k)])
+    ctx = {**agent.context(node, state, 0), "steps": steps}
+    out = await gather_or_cancel(*[agent.call_model(step_node, agent.messages(step_node, ctx), sample=j, visit=visit,
+                                                    example=state.get("example")) for j in range(k)])
     calls.extend(out)
     return [c.output.strip() for c in out if c.output.strip()]
 
@@ -156,7 +155,7 @@ async def _beam(agent, node, state, opts, judge, budget, calls, visit):
         judged = cands
         if opts.method == "lookahead":
             judged = await gather_or_cancel(*[_rollout(agent, node, state, c, visit, budget, calls) for c in cands])
-        scores = await _judge(agent, judge, question, judged, opts.aggregate, calls)
+        scores = await _judge(agent, judge, question, judged, opts.aggregate, calls, example)
         done = [(c, s) for c, s in zip(cands, scores) if FINAL.search(c[-1])]
         rest = sorted(((c, s) for c, s in zip(cands, scores) if not FINAL.search(c[-1])), key=lambda x: -x[1])
         finished += done

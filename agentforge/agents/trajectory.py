@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -76,3 +79,33 @@ class AgentResult(BaseModel):
             lines.append("votes: " + ", ".join(f"{a}: {n:g}" for a, n in self.votes.items()))
         lines.append(f"final answer: {self.answer}")
         return "\n".join(lines)
+
+
+_RUN_CALLS: contextvars.ContextVar[list[LLMCall] | None] = contextvars.ContextVar("agentforge_run_calls",
+                                                                                    default=None)
+
+
+@contextmanager
+def collect_calls() -> Iterator[list[LLMCall]]:
+    """Collect every trajectory step recorded (``record``) in this context, in finishing order;
+    an agent run keeps one so that a failed run still returns the calls it paid for."""
+    calls: list[LLMCall] = []
+    token = _RUN_CALLS.set(calls)
+    try:
+        yield calls
+    finally:
+        _RUN_CALLS.reset(token)
+
+
+def record(call: LLMCall) -> None:
+    """Keep ``call`` in the current run's collection (no-op outside ``collect_calls``)."""
+    calls = _RUN_CALLS.get()
+    if calls is not None:
+        calls.append(call)
+
+
+def usage_of(calls: list[LLMCall]) -> Usage:
+    """Usage totals over trajectory steps."""
+    return Usage.total([Usage(calls=1, cached_calls=int(c.cached), prompt_tokens=c.prompt_tokens,
+                              completion_tokens=c.completion_tokens, latency_s=c.latency_s, cost_usd=c.cost_usd)
+                        for c in calls])

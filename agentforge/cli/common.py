@@ -1,14 +1,43 @@
-"""Helpers shared by CLI commands: choosing the model and the agent spec."""
+"""Helpers shared by CLI commands: choosing the model, the agent spec and its options.
+
+Agent options are declared once here (``AGENT_OPTIONS``), each in the help panel of the agents
+that take it, and reach ``build_agent_spec`` only when the user set them: an option the chosen
+agent does not take is an error naming the valid ones (``--agent cot --agents 5`` fails).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+import typer
+
 from agentforge.agents import AgentSpec, build_agent_spec
-from agentforge.core.errors import UnknownNameError, UserError
+from agentforge.core.errors import ModelNotAvailableError, UnknownNameError, UserError
+from agentforge.core.settings import settings
 from agentforge.llm import models as registry
+
+
+def _opt(flag: str, panel: str, help: str, **kw: Any) -> Any:
+    return typer.Option(None, flag, help=help, rich_help_panel=f"Agent options: {panel}", show_default=False, **kw)
+
+
+AGENTS = _opt("--agents", "debate", "number of debaters (default 3)", min=2)
+ROUNDS = _opt("--rounds", "debate", "rounds after the first answers (default 2)", min=0)
+SAMPLES = _opt("--samples", "self-consistency, pal", "samples voted on (default 5 / 1)", min=1)
+MAX_ITERS = _opt("--max-iters", "self-refine, self-debug, critic", "max revisions (default 3 / 3 / 1)", min=1)
+TRIALS = _opt("--trials", "reflexion", "max trials (default 3)", min=1)
+EVALUATOR = _opt("--evaluator", "reflexion", "verifier (gold: an oracle), llm, visible-tests, self-tests")
+N = _opt("--n", "best-of-n", "samples (default 4)", min=1)
+WEIGHTED = typer.Option(None, "--weighted/--no-weighted", help="judge-weighted majority vote (default off)",
+                        rich_help_panel="Agent options: best-of-n", show_default=False)
+BEAM_WIDTH = _opt("--beam-width", "beam-search, lookahead", "beams kept (default 2)", min=1)
+EXPANSIONS = _opt("--expansions", "beam-search, lookahead", "next steps sampled per beam (default 2)", min=1)
+LOOKAHEAD_STEPS = _opt("--lookahead-steps", "lookahead", "rollout depth (default 1)", min=0)
+MAX_SAMPLES = _opt("--max-samples", "best-of-n, beam-search, lookahead", "budget: generation calls per question",
+                   min=1)
+MAX_TOKENS_BUDGET = _opt("--max-tokens-budget", "best-of-n, beam-search, lookahead",
+                         "budget: completion tokens per question", min=1)
 
 
 def resolve_model(model: str | None, pull: bool = True) -> str:
@@ -21,13 +50,13 @@ def resolve_model(model: str | None, pull: bool = True) -> str:
     Raises:
         UnknownNameError: an unknown local model or an unknown provider (lists the valid ones).
     """
-    model = model or os.environ.get("AGENTFORGE_MODEL") or registry.DEFAULT_MODEL
+    model = model or settings().model
     if model.startswith("local/") or model in registry.LOCAL_MODELS:
         model = model if model.startswith("local/") else f"local/{model}"
         try:
             registry.resolve_model_path(model)
-        except UserError as exc:
-            if not pull or type(exc).__name__ != "ModelNotAvailableError" or model.endswith(".gguf"):
+        except ModelNotAvailableError:
+            if not pull or model.endswith(".gguf"):
                 raise
             from agentforge.cli.models import pull_with_progress
 
@@ -45,8 +74,28 @@ def resolve_model(model: str | None, pull: bool = True) -> str:
     return model
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def resolve_spec(agent: str | None, agent_spec: Path | None, options: dict[str, Any]) -> AgentSpec:
-    """A prebuilt agent's spec with ``options``, or a spec loaded from ``agent_spec`` JSON."""
+    """A prebuilt agent's spec built with the options the user set (None = not set), or a spec
+    loaded from ``agent_spec`` JSON.
+
+    Raises:
+        UnknownNameError: an unknown agent, or an option it does not take (named as flags).
+        UserError: agent options together with ``--agent-spec``.
+        SpecValidationError: a bad spec file.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
     if agent_spec is not None:
+        if given:
+            raise UserError(f"{', '.join(_flag(k) for k in given)} apply to prebuilt agents; with --agent-spec "
+                            "edit the spec file instead")
         return AgentSpec.load(agent_spec)
-    return build_agent_spec(agent or "cot", **options)
+    try:
+        return build_agent_spec(agent or "cot", **given)
+    except UnknownNameError as exc:
+        if not exc.kind.endswith(" option"):
+            raise
+        raise UnknownNameError(f"{agent} option", _flag(exc.name), [_flag(v) for v in exc.valid]) from None

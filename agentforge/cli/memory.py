@@ -14,7 +14,7 @@ memory_app = typer.Typer(help="Inspect and maintain a memory store (URI: chroma:
                               "qdrant+http://host:6333, memory://).", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
 
-URI = typer.Argument(..., help="memory URI, e.g. chroma:///home/me/.agentforge/memory")
+URI = typer.Argument(..., help="memory URI, e.g. chroma:///home/me/agentforge-memory")
 
 
 def _open(uri: str):

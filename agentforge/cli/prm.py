@@ -70,7 +70,7 @@ def label_cmd(
     Writes TRL stepwise JSONL (prompt, completions, labels); rerun the same command to resume.
     """
     from agentforge.cli.common import resolve_model
-    from agentforge.judges.prm_label import alabel_task
+    from agentforge.prm.label import alabel_task
     from agentforge.llm import LLM
     from agentforge.tasks import load_task
 
@@ -108,7 +108,7 @@ def train_cmd(
     device: str = typer.Option(None), seed: int = typer.Option(0),
 ) -> None:
     """Train a PRM (Qwen2.5-Math-PRM layout: 2-way head at each <extra_0>) on stepwise data."""
-    from agentforge.judges.prm_train import train_prm
+    from agentforge.prm.train import train_prm
 
     with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), console=console) as progress:
@@ -139,8 +139,8 @@ def eval_cmd(
     out: Path = typer.Option(None, help="also write the report as JSON here"),
 ) -> None:
     """Step AUROC and ProcessBench first-error F1 of a judge on labeled steps."""
-    from agentforge.judges.prm_data import load_champ, read_stepwise
-    from agentforge.judges.prm_eval import evaluate_judge, make_judge
+    from agentforge.prm.data import load_champ, read_stepwise
+    from agentforge.prm.eval import evaluate_judge, make_judge
 
     if (data is None) == (not champ):
         raise UserError("give exactly one of --data FILE.jsonl or --champ")

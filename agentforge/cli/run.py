@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from agentforge.agents import AGENTS, Agent
+from agentforge.agents import AGENTS as AGENTS_REGISTRY
+from agentforge.agents import Agent, agent_options
 from agentforge.cli.app import app, console, handle_errors
-from agentforge.cli.common import resolve_model, resolve_spec
+from agentforge.cli.common import (AGENTS, BEAM_WIDTH, EVALUATOR, EXPANSIONS, LOOKAHEAD_STEPS, MAX_ITERS, MAX_SAMPLES,
+                                   MAX_TOKENS_BUDGET, N, ROUNDS, SAMPLES, TRIALS, WEIGHTED, resolve_model, resolve_spec)
+from agentforge.core.aio import run_sync
 from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
 from agentforge.runner import Runner
-from agentforge.tasks import load_task
+from agentforge.tasks import TASK_NAMES, load_task
 
 agents_app = typer.Typer(help="Inspect the prebuilt agents.", no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
 
-AGENT_HELP = f"prebuilt agent: {', '.join(AGENTS)}"
+AGENT_HELP = f"prebuilt agent: {', '.join(AGENTS_REGISTRY)} (options: see the panels below)"
 
 
 def _llm(model: str, seed: int | None, temperature: float, max_tokens: int, no_cache: bool) -> LLM:
@@ -29,7 +32,7 @@ def _llm(model: str, seed: int | None, temperature: float, max_tokens: int, no_c
 @app.command()
 @handle_errors
 def run(
-    task: str = typer.Option("gsm8k", help="task name (gsm8k, bbh, bbh/<subtask>)"),
+    task: str = typer.Option("gsm8k", help=f"task name ({', '.join(TASK_NAMES[:3])}, bbh/<subtask>, humaneval)"),
     agent: str = typer.Option("cot", help=AGENT_HELP),
     agent_spec: Path = typer.Option(None, "--agent-spec", help="run an AgentSpec JSON file instead"),
     limit: int = typer.Option(None, help="run the first N examples (after --offset)"),
@@ -39,19 +42,7 @@ def run(
     concurrency: int = typer.Option(1, help="examples in flight"),
     out: Path = typer.Option(None, help="output folder (default runs/<task>-<agent>)"),
     seed: int = typer.Option(0, help="sampling seed"),
-    agents: int = typer.Option(3, help="debate: number of agents"),
-    rounds: int = typer.Option(2, help="debate: rounds after the first answers"),
-    samples: int = typer.Option(5, help="self-consistency: samples"),
-    max_iters: int = typer.Option(3, "--max-iters", help="self-refine: max refinements"),
-    trials: int = typer.Option(3, help="reflexion: max trials"),
     judge: str = typer.Option("llm", help="test-time search judge: llm, verifier (oracle), prm:DIR, http://..."),
-    n: int = typer.Option(4, help="best-of-n: samples"),
-    weighted: bool = typer.Option(False, help="best-of-n: PRM-weighted majority vote"),
-    beam_width: int = typer.Option(2, "--beam-width", help="beam-search/lookahead: beams kept"),
-    expansions: int = typer.Option(2, help="beam-search/lookahead: next steps sampled per beam"),
-    lookahead_steps: int = typer.Option(1, "--lookahead-steps", help="lookahead: rollout depth"),
-    max_samples: int = typer.Option(None, "--max-samples", help="search budget: generation calls per question"),
-    max_tokens_budget: int = typer.Option(None, "--max-tokens-budget", help="search budget: completion tokens per question"),
     memory: str = typer.Option(None, help="memory URI (chroma:///path, qdrant:///path, memory://) to learn into"),
     learn: str = typer.Option(None, help="with --memory: what to learn, from experience,reflection,insight "
                                          "(default: the spec's memory list, else all three)"),
@@ -59,14 +50,17 @@ def run(
     max_tokens: int = typer.Option(512, "--max-tokens", help="completion token cap per call"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not use the completion cache"),
     pull: bool = typer.Option(True, help="pull a missing local model automatically"),
+    agents: int = AGENTS, rounds: int = ROUNDS, samples: int = SAMPLES, max_iters: int = MAX_ITERS,
+    trials: int = TRIALS, evaluator: str = EVALUATOR, n: int = N, weighted: bool = WEIGHTED,
+    beam_width: int = BEAM_WIDTH, expansions: int = EXPANSIONS, lookahead_steps: int = LOOKAHEAD_STEPS,
+    max_samples: int = MAX_SAMPLES, max_tokens_budget: int = MAX_TOKENS_BUDGET,
 ) -> None:
     """Run an agent over a task, writing results.jsonl and summary.json to --out (resumable)."""
     the_task = load_task(task, data=data, limit=limit, offset=offset)
-    spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
-                                             "max_iters": max_iters, "trials": trials, "n": n, "weighted": weighted,
-                                             "beam_width": beam_width, "expansions": expansions,
-                                             "lookahead_steps": lookahead_steps, "max_samples": max_samples,
-                                             "max_tokens_budget": max_tokens_budget})
+    spec = resolve_spec(agent, agent_spec, dict(
+        agents=agents, rounds=rounds, samples=samples, max_iters=max_iters, trials=trials, evaluator=evaluator, n=n,
+        weighted=weighted, beam_width=beam_width, expansions=expansions, lookahead_steps=lookahead_steps,
+        max_samples=max_samples, max_tokens_budget=max_tokens_budget))
     model_id = resolve_model(model, pull=pull)
     out = out or Path("runs") / f"{task.replace('/', '_')}-{spec.name}"
     llm = _llm(model_id, seed, temperature, max_tokens, no_cache)
@@ -78,7 +72,7 @@ def run(
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console) as progress:
-        bar = progress.add_task(f"{spec.name} on {the_task.name}", total=len(the_task.examples), acc="-")
+        bar = progress.add_task(escape(f"{spec.name} on {the_task.name}"), total=len(the_task.examples), acc="-")
 
         def on_result(row, done, total) -> None:
             stats["seen"] += 1
@@ -86,7 +80,7 @@ def run(
             progress.update(bar, completed=stats["seen"], acc=f"{stats['correct'] / stats['seen']:.3f}")
 
         runner.on_result = on_result
-        summary = asyncio.run(runner.arun())
+        summary = run_sync(runner.arun())
     learned = summary.get("learning_usage")
     learning = (f" (+{learned['calls']} learning calls, {learned['prompt_tokens']}+"
                 f"{learned['completion_tokens']} tokens)" if learned else "")
@@ -95,12 +89,12 @@ def run(
         f"accuracy={summary['accuracy']:.3f} errors={summary['errors']} calls={summary['llm_calls']} "
         f"tokens={summary['prompt_tokens']}+{summary['completion_tokens']}{learning} "
         f"cost=${summary['cost_usd'] + (learned or {}).get('cost_usd', 0.0):.4f} "
-        f"wall={summary['wall_s']:.1f}s -> {out}", highlight=False, soft_wrap=True)
+        f"wall={summary['wall_s']:.1f}s -> {out}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _learner(uri: str, learn: str, llm: LLM, namespace: str):
     from agentforge.memory import open_memory
-    from agentforge.memory.learner import MemoryLearner
+    from agentforge.memory.learning.learner import MemoryLearner
 
     kinds = [k.strip() for k in learn.split(",") if k.strip()]
     return MemoryLearner(open_memory(uri), llm, namespace=namespace.split("/")[0], learn=kinds)
@@ -114,39 +108,48 @@ def solve(
     agent_spec: Path = typer.Option(None, "--agent-spec", help="an AgentSpec JSON file instead"),
     task: str = typer.Option("gsm8k", help="task whose answer format to use"),
     model: str = typer.Option(None, help="model id (default: embedded default)"),
-    agents: int = typer.Option(3), rounds: int = typer.Option(2), samples: int = typer.Option(5),
-    max_iters: int = typer.Option(3, "--max-iters"), trials: int = typer.Option(3),
     memory: str = typer.Option(None, help="memory URI to retrieve from (read-only)"),
     seed: int = typer.Option(0), max_tokens: int = typer.Option(512, "--max-tokens"),
     no_cache: bool = typer.Option(False, "--no-cache"),
+    agents: int = AGENTS, rounds: int = ROUNDS, samples: int = SAMPLES, max_iters: int = MAX_ITERS,
+    trials: int = TRIALS, evaluator: str = EVALUATOR, n: int = N, weighted: bool = WEIGHTED,
 ) -> None:
     """Answer one question and print a readable trace of every model call."""
     fmt = load_task(task, limit=0)
-    spec = resolve_spec(agent, agent_spec, {"agents": agents, "rounds": rounds, "samples": samples,
-                                             "max_iters": max_iters, "trials": trials})
+    spec = resolve_spec(agent, agent_spec, dict(agents=agents, rounds=rounds, samples=samples, max_iters=max_iters,
+                                                trials=trials, evaluator=evaluator, n=n, weighted=weighted))
     llm = _llm(resolve_model(model), seed, 0.0, max_tokens, no_cache)
     learner = _learner(memory, "experience,reflection,insight", llm, fmt.name) if memory else None
-    with console.status(f"{spec.name} is thinking..."):
-        result = Agent(spec, llm, fmt, memory=learner).run(question)
-    console.print(result.trace(), highlight=False, markup=False)
-    console.print(f"[bold]answer:[/] {result.answer}  ({result.usage.calls} calls, "
-                  f"{result.usage.total_tokens} tokens, {result.wall_s:.1f}s)", highlight=False)
+    with console.status(f"{escape(spec.name)} is thinking..."):
+        result = Agent(spec, llm, fmt, memory=learner).run_sync(question)
+    console.print(printable(result.trace()), highlight=False, markup=False)
+    console.print(f"answer: {printable(str(result.answer))}  ({result.usage.calls} calls, "
+                  f"{result.usage.total_tokens} tokens, {result.wall_s:.1f}s)", highlight=False, markup=False)
 
 
 @agents_app.command("list")
 @handle_errors
 def agents_list() -> None:
-    """List the prebuilt agents."""
-    for name, builder in AGENTS.items():
-        console.print(f"{name:18} {(builder.__doc__ or '').strip().splitlines()[0]}", highlight=False)
+    """List the prebuilt agents and the options each takes."""
+    for name, builder in AGENTS_REGISTRY.items():
+        opts = ", ".join(f"--{k.replace('_', '-')}" for k in agent_options(name)) or "(no options)"
+        console.print(f"{name:18} {(builder.__doc__ or '').strip().splitlines()[0]}  [{opts}]", highlight=False,
+                      markup=False)
 
 
 @agents_app.command("show")
 @handle_errors
-def agents_show(name: str, agents: int = typer.Option(3), rounds: int = typer.Option(2),
-                samples: int = typer.Option(5), max_iters: int = typer.Option(3, "--max-iters"),
-                trials: int = typer.Option(3)) -> None:
+def agents_show(name: str, agents: int = AGENTS, rounds: int = ROUNDS, samples: int = SAMPLES,
+                max_iters: int = MAX_ITERS, trials: int = TRIALS, evaluator: str = EVALUATOR, n: int = N,
+                weighted: bool = WEIGHTED, beam_width: int = BEAM_WIDTH, expansions: int = EXPANSIONS,
+                lookahead_steps: int = LOOKAHEAD_STEPS) -> None:
     """Print a prebuilt agent's AgentSpec as JSON (edit it and run it with --agent-spec)."""
-    spec = resolve_spec(name, None, {"agents": agents, "rounds": rounds, "samples": samples, "max_iters": max_iters,
-                                     "trials": trials})
+    spec = resolve_spec(name, None, dict(agents=agents, rounds=rounds, samples=samples, max_iters=max_iters,
+                                         trials=trials, evaluator=evaluator, n=n, weighted=weighted,
+                                         beam_width=beam_width, expansions=expansions, lookahead_steps=lookahead_steps))
     console.print_json(spec.to_json())
+
+
+def printable(text: str) -> str:
+    """Model text made safe for a terminal: control characters (escape sequences) removed."""
+    return "".join(ch for ch in text if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127 and not 0x80 <= ord(ch) < 0xA0))

@@ -1,10 +1,13 @@
-"""Concurrency helper: run sibling coroutines together, and stop them all when one fails."""
+"""Async helpers: run sibling coroutines together and stop them all when one fails; run a
+coroutine from sync code safely, even inside a running event loop (Jupyter)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+import concurrent.futures
+import contextvars
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -25,3 +28,19 @@ async def gather_or_cancel(*aws: Awaitable[T]) -> list[T]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code, inside or outside a running event loop.
+
+    Outside a loop this is ``asyncio.run``. Inside one (a Jupyter cell, an async framework calling
+    sync code) the coroutine runs on a fresh loop in a worker thread and this call blocks until
+    it finishes, so the sync API works everywhere; the context (contextvars) is carried over.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    ctx = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentforge-sync") as pool:
+        return pool.submit(ctx.run, asyncio.run, coro).result()

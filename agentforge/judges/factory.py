@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from agentforge.core.errors import UnknownNameError
+from agentforge.core.extras import require
+from agentforge.core.settings import settings
 from agentforge.judges.base import Judge
 
 JUDGE_KINDS = ("llm", "verifier", "prm:DIR", "http://HOST:PORT[/path]")
 
 
-def make_judge(spec: str, llm: Any, task: Any) -> Judge | Callable[[Any], Judge]:
+def make_judge(spec: str, llm: Any, task: Any) -> Judge:
     """The judge named by ``spec``.
 
     Args:
@@ -25,7 +26,7 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge | Callable[[Any], Judge]
         task: the task for ``verifier``.
 
     Returns:
-        A Judge, or for ``verifier`` a function ``example -> Judge``.
+        A Judge (the verifier reads each example's gold from the ``example`` it is scored with).
 
     Raises:
         UnknownNameError: an unknown spec (lists the valid forms).
@@ -37,24 +38,18 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge | Callable[[Any], Judge]
     if spec == "verifier":
         from agentforge.judges.verifier import VerifierJudge
 
-        def for_example(example: Any) -> Judge:
-            return VerifierJudge(lambda q, text: bool(task.score(task.extract(text, example), example)),
-                                 prefix_score=float("nan"), name=f"{task.name}-verifier")
-
-        return for_example
+        return VerifierJudge.for_task(task)
     if spec.startswith("prm:"):
-        import os
-
+        require("torch", "prm", "the PRM judge")
+        require("transformers", "prm", "the PRM judge")
         from agentforge.judges.prm import PRMJudge
 
-        trust = os.environ.get("AGENTFORGE_TRUST_REMOTE_CODE", "0").lower() in {"1", "true", "yes"}
-        return PRMJudge(spec[4:], trust_remote_code=trust)
+        return PRMJudge(spec[4:], trust_remote_code=settings().trust_remote_code)
     if spec.startswith(("http://", "https://", "vllm+http://", "vllm+https://")):
-        import os
-
         from agentforge.judges.http import HTTPJudge
 
-        token = os.environ.get("AGENTFORGE_JUDGE_TOKEN") or None
+        secret = settings().judge_token
+        token = secret.get_secret_value() if secret is not None else None
         if spec.startswith("vllm+"):
             return HTTPJudge(spec[5:], token=token, protocol="vllm")
         return HTTPJudge(spec, token=token)

@@ -19,11 +19,12 @@ default renders Qwen2.5-Math-PRM's ChatML exactly as its chat template does.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
 from agentforge.core.errors import MalformedOutputError, ModelCallError, UnknownNameError, UserError
-from agentforge.judges.base import Item, Judge, check_items
+from agentforge.judges.base import Item, SyncBatchJudge
 from agentforge.judges.prm_formats import QWEN_SYSTEM
 
 PROTOCOLS = ("agentforge", "vllm")
@@ -37,7 +38,7 @@ def qwen_prm_prompt(question: str, steps: list[str], system: str = QWEN_SYSTEM) 
             f"<|im_start|>assistant\n{body}<|im_end|>\n")
 
 
-class HTTPJudge(Judge):
+class HTTPJudge(SyncBatchJudge):
     """Scores steps by calling a judge server; implements the ``Judge`` protocol.
 
     Args:
@@ -73,6 +74,7 @@ class HTTPJudge(Judge):
         self.render = render or qwen_prm_prompt
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client: Any = None
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HTTPJudge({self.url!r}, protocol={self.protocol!r})"
@@ -145,42 +147,24 @@ class HTTPJudge(Judge):
             out[i] = s
         return out
 
-    # -- sync --------------------------------------------------------------------------------
-    def score_batch(self, items: list[Item]) -> list[list[float]]:
+    # -- sync (pooled connection; SyncBatchJudge runs it in a worker thread for async callers) --
+    def score_steps(self, items: list[Item]) -> list[list[float]]:
         """Score many solutions with as few HTTP requests as ``max_items_per_request`` allows."""
         import httpx
 
-        items = check_items(items)
         todo = [i for i, (_, s) in enumerate(items) if s]  # no steps -> [] without a request
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout, headers=self._headers)
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout, headers=self._headers)
+            client = self._client
         scored = []
         for chunk in self._chunks([items[i] for i in todo]):
             path, body = self._request(chunk)
             try:
-                resp = self._client.post(self.url + path, json=body)
+                resp = client.post(self.url + path, json=body)
             except httpx.HTTPError as exc:
                 raise ModelCallError(f"judge server {self.url} unreachable: {type(exc).__name__}: {exc}") from exc
             scored += self._parse(chunk, self._check_status(resp))
-        return self._merge(items, todo, scored)
-
-    # -- async -------------------------------------------------------------------------------
-    async def ascore_batch(self, items: list[Item]) -> list[list[float]]:
-        """Async ``score_batch`` with ``httpx.AsyncClient`` (one client per call, so it is safe
-        across event loops)."""
-        import httpx
-
-        items = check_items(items)
-        todo = [i for i, (_, s) in enumerate(items) if s]
-        scored = []
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self._headers) as client:
-            for chunk in self._chunks([items[i] for i in todo]):
-                path, body = self._request(chunk)
-                try:
-                    resp = await client.post(self.url + path, json=body)
-                except httpx.HTTPError as exc:
-                    raise ModelCallError(f"judge server {self.url} unreachable: {type(exc).__name__}: {exc}") from exc
-                scored += self._parse(chunk, self._check_status(resp))
         return self._merge(items, todo, scored)
 
     def close(self) -> None:

@@ -10,16 +10,14 @@ applied per step, as in process supervision (Lightman et al. 2023).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
+from typing import Any
 
-from agentforge.agents.prompts import render
-from agentforge.core.aio import gather_or_cancel
-from agentforge.judges.base import Item, Judge, check_items
+from agentforge.core.templates import render
+from agentforge.judges.base import Judge, JudgeResult, check_item
 from agentforge.llm import LLM
-from agentforge.llm.types import Completion
 
 log = logging.getLogger(__name__)
 _VERDICT = re.compile(r"step\s*(\d+)\s*[:\-]\s*\**\s*(correct|incorrect|wrong|right)", re.IGNORECASE)
@@ -44,34 +42,30 @@ class LLMJudge(Judge):
         default: score of a step without a parsable verdict (default 0.5).
         max_steps: solutions with more steps are graded on their last ``max_steps`` steps
             (earlier ones get NaN); default 12.
+
+    ``ascore`` makes one model call per solution (none for a solution without steps); its
+    ``JudgeResult`` carries the call's usage, the model's verdict text as ``feedback`` and the
+    messages sent.
     """
 
     def __init__(self, llm: LLM, prompt: str = "@step_grader", default: float = 0.5, max_steps: int = 12):
         self.llm = llm.with_options(temperature=0.0, max_tokens=max(64, 12 * max_steps))
         self.prompt, self.default, self.max_steps = prompt, default, max_steps
+        self.name = f"llm-judge({self.llm.model})"
 
-    async def agrade(self, question: str, steps: list[str]) -> tuple[list[float], list[dict], Completion | None]:
-        """Grade one solution: (scores, messages sent, the model's completion); no call for no steps."""
+    async def ascore(self, question: str, steps: list[str], *, example: Any = None) -> JudgeResult:
+        """Grade one solution (see the class docstring)."""
+        question, steps = check_item(question, steps)
         if not steps:
-            return [], [], None
+            return JudgeResult(scores=[])
         shown = steps[-self.max_steps:]
         messages = [{"role": "user", "content": render(self.prompt, {"question": question, "steps": shown})}]
-        comp = await self.llm.acomplete(messages)
+        comp = await self.llm.acomplete(messages, tag="judge")
         scores = parse_verdicts(comp.text, len(shown), self.default)
         if all(s == self.default for s in scores):
             log.info("LLMJudge: no verdicts parsed from %r", comp.text[:200])
-        return [math.nan] * (len(steps) - len(shown)) + scores, messages, comp
-
-    async def _grade(self, question: str, steps: list[str]) -> list[float]:
-        return (await self.agrade(question, steps))[0]
-
-    async def ascore_batch(self, items: list[Item]) -> list[list[float]]:
-        """Grade a batch concurrently (bounded by the LLM's concurrency limit)."""
-        return list(await gather_or_cancel(*[self._grade(q, s) for q, s in check_items(items)]))
-
-    def score_batch(self, items: list[Item]) -> list[list[float]]:
-        """Synchronous ``ascore_batch`` (not from inside a running event loop)."""
-        return asyncio.run(self.ascore_batch(items))
+        return JudgeResult(scores=[math.nan] * (len(steps) - len(shown)) + scores, usage=comp.usage,
+                           feedback=comp.text, messages=messages)
 
     def __repr__(self) -> str:
         return f"LLMJudge({self.llm.model})"

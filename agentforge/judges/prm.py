@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from agentforge.core.errors import ModelError, UserError
-from agentforge.judges.base import Item, Judge, check_items
+from agentforge.core.settings import offline_env
+from agentforge.judges.base import Item, SyncBatchJudge, check_items
 from agentforge.judges.prm_batching import encode, pad, plan_batches
 from agentforge.judges.prm_formats import PRMFormat, candidate_ids, detect_format, normalize_format, render
 
@@ -66,6 +67,7 @@ def _accepted(fn: Any) -> set[str] | None:
 
 
 def _load(path: Path, fmt_override: str | None, dtype: torch.dtype, trust_remote_code: bool):
+    offline_env("hf")
     import transformers
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
@@ -97,7 +99,7 @@ def _load(path: Path, fmt_override: str | None, dtype: torch.dtype, trust_remote
     return model, tokenizer, fmt
 
 
-class PRMJudge(Judge):
+class PRMJudge(SyncBatchJudge):
     """A process reward model judge loaded from a local folder (never the hub).
 
     Args:
@@ -190,7 +192,7 @@ class PRMJudge(Judge):
     def __repr__(self) -> str:
         return f"PRMJudge(format={self.format.name!r}, path={str(self.path)!r}, device={self.device})"
 
-    def score_batch(self, items: list[Item]) -> list[list[float]]:
+    def score_steps(self, items: list[Item]) -> list[list[float]]:
         """Score many solutions with dynamic batching; see the class docstring.
 
         Returns:

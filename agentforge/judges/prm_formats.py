@@ -30,6 +30,14 @@ from typing import Any
 
 from agentforge.core.errors import DataFormatError, UserError
 
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+"""The ChatML chat template (Qwen's), given to tokenizers that ship none (qwen-prm format)."""
+LLAMA3 = ("<|begin_of_text|>{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>"
+          "\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+          "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}")
+"""The Llama-3 chat template (rlhflow format)."""
+
 FORMATS: tuple[str, ...] = ("qwen-prm", "math-shepherd", "rlhflow")
 MARKER_FILE = "agentforge_prm.json"
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."

@@ -7,7 +7,7 @@ Protocol (``HTTPJudge`` speaks it):
     GET  /health  -> {"status": "ok"}
 
 Requests that arrive together, from any number of clients, are merged into one
-``judge.score_batch`` call: a single worker takes the first queued request, waits up to
+``judge.ascore_batch`` call: a single worker takes the first queued request, waits up to
 ``max_batch_wait_ms`` for more (or until ``max_batch_items``), scores them all at once in a
 worker thread, and answers each request with its share. A PRM's dynamic batching then packs the
 merged items on the GPU. This is the "continuous batching" idea of LLM servers (Orca, vLLM)
@@ -59,13 +59,13 @@ class _Pending:
 
 @dataclass
 class MicroBatcher:
-    """Merges concurrently submitted items into few ``judge.score_batch`` calls.
+    """Merges concurrently submitted items into few ``judge.ascore_batch`` calls.
 
     Attributes:
         judge: the judge to call (only ever from one worker thread at a time).
         max_wait_s: how long the worker waits for more requests after the first one.
         max_batch_items: stop merging once a batch has this many items.
-        calls / requests: ``score_batch`` calls made and requests answered (for tests, stats).
+        calls / requests: ``ascore_batch`` calls made and requests answered (for tests, stats).
     """
 
     judge: Judge
@@ -119,7 +119,7 @@ class MicroBatcher:
 
     async def _score(self, items: list[Item]) -> list[list[float]]:
         self.calls += 1
-        return await asyncio.to_thread(self.judge.score_batch, items)
+        return [r.scores for r in await self.judge.ascore_batch(items)]
 
     async def _worker(self) -> None:
         while True:
@@ -159,7 +159,7 @@ def create_app(judge: Judge, *, token: str | None = None, max_batch_wait_ms: flo
                max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, max_batch_items: int = 256) -> FastAPI:
     """Build the FastAPI app serving ``judge`` (see the module docstring for the protocol).
 
-    ``app.state.batcher`` is the ``MicroBatcher`` (its ``calls`` counts ``score_batch`` calls).
+    ``app.state.batcher`` is the ``MicroBatcher`` (its ``calls`` counts ``ascore_batch`` calls).
 
     Status codes: 401 missing/wrong bearer token; 413 body over ``max_request_bytes``;
     422 body that is not the documented JSON; 400 a ``UserError`` from the judge; 500 any other
@@ -225,7 +225,7 @@ def serve(judge: Judge, host: str = "127.0.0.1", port: int = 8000, token: str | 
         token: if set, requests need ``Authorization: Bearer <token>``.
         max_batch_wait_ms: how long to wait for more requests to merge (default 5 ms).
         max_request_bytes: larger bodies get 413 (default 4 MiB).
-        max_batch_items: most items merged into one ``score_batch`` call.
+        max_batch_items: most items merged into one ``ascore_batch`` call.
         log_level: uvicorn log level.
     """
     import uvicorn

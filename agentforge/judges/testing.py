@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.core.errors import UserError
-from agentforge.judges.prm_formats import normalize_format, write_marker
+from agentforge.judges.prm_formats import CHATML, LLAMA3, normalize_format, write_marker
 
 SPECIALS = ["<|endoftext|>", "<s>", "<|im_start|>", "<|im_end|>", "<extra_0>", "<|begin_of_text|>",
             "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-LLAMA3 = ("<|begin_of_text|>{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>"
-          "\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
-          "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}")
 WORDS = ("the of and to a in is we have so then step total number each more than less add "
          "subtract multiply divide answer apples cost dollars left equals find first next "
          "therefore because boxed sum half twice three four five seven nine ten twelve").split()

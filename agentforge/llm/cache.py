@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import diskcache
 
+from agentforge.core.settings import settings
 from agentforge.llm.types import Completion
 
 _CACHES: dict[Path, diskcache.Cache] = {}
@@ -27,13 +27,12 @@ _LOCK = threading.Lock()
 
 def default_cache_dir() -> Path:
     """``$AGENTFORGE_HOME/cache/completions`` (``~/.cache/agentforge`` when unset)."""
-    home = Path(os.environ.get("AGENTFORGE_HOME") or Path.home() / ".cache" / "agentforge")
-    return home / "cache" / "completions"
+    return settings().home_dir / "cache" / "completions"
 
 
 def cache_enabled() -> bool:
     """False when ``AGENTFORGE_CACHE`` is ``0``/``false``/``no``."""
-    return os.environ.get("AGENTFORGE_CACHE", "1").lower() not in {"0", "false", "no"}
+    return settings().cache
 
 
 def cache_key(model: str, messages: list[dict], params: dict[str, Any], sample_index: int) -> str:

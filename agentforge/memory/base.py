@@ -18,16 +18,13 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from agentforge.core.errors import DataFormatError, UserError
+from agentforge.core.errors import DataFormatError, RecordNotFoundError, UserError
 from agentforge.memory.embeddings import Embedder, EmbedderLike
 from agentforge.memory.filters import parse_where
 from agentforge.memory.records import RECORD_KINDS, MemoryRecord, SearchHit
 
 _DEFAULT_EMBEDDER: Embedder | None = None
 
-
-class RecordNotFoundError(UserError):
-    """``update`` was given a record whose id is not in the store."""
 
 
 def default_embedder() -> Embedder:

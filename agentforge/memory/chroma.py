@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from agentforge.core.errors import UserError
+from agentforge.core.errors import RecordNotFoundError, UserError
+from agentforge.core.extras import require
+from agentforge.core.settings import offline_env, settings
 from agentforge.memory.base import (
     MemoryStore,
-    RecordNotFoundError,
     check_embedder,
     check_kind,
     default_embedder,
@@ -36,7 +37,9 @@ from agentforge.memory.embeddings import EmbedderLike
 from agentforge.memory.filters import parse_where
 from agentforge.memory.records import MemoryRecord, SearchHit, decode_metadata, encode_metadata
 
-DEFAULT_PATH = os.path.join("~", ".agentforge", "memory")
+def default_path() -> str:
+    """``$AGENTFORGE_HOME/memory/chroma`` (default ``~/.cache/agentforge/memory/chroma``)."""
+    return str(settings().home_dir / "memory" / "chroma")
 """Where ``ChromaMemory()`` persists when no path is given (``~`` is expanded)."""
 
 _USER = "m."
@@ -94,7 +97,7 @@ class ChromaMemory(MemoryStore):
     """Memory in an embedded, persistent Chroma database.
 
     Args:
-        path: folder of the Chroma database (created if missing); default ``~/.agentforge/memory``.
+        path: folder of the Chroma database (created if missing); default ``$AGENTFORGE_HOME/memory/chroma``.
         embedder: embedder for texts (default: the shared local all-MiniLM-L6-v2 ``Embedder``).
         collection: collection name (3-512 chars of ``[a-zA-Z0-9._-]``), default ``"agentforge"``.
         client: an existing ``chromadb`` client to use instead of opening ``path`` (e.g. an
@@ -116,7 +119,7 @@ class ChromaMemory(MemoryStore):
         collection: str = "agentforge",
         client: Any = None,
     ):
-        self.path = os.path.abspath(os.path.expanduser(os.fspath(path if path is not None else DEFAULT_PATH)))
+        self.path = os.path.abspath(os.path.expanduser(os.fspath(path if path is not None else default_path())))
         self.embedder = embedder if embedder is not None else default_embedder()
         self.collection_name = collection
         self._client = client
@@ -128,7 +131,8 @@ class ChromaMemory(MemoryStore):
             return self._collection
         with self._lock:
             if self._collection is None:
-                import chromadb
+                offline_env("chroma")
+                chromadb = require("chromadb", "memory", "the Chroma memory backend")
                 from chromadb.config import Settings
                 from chromadb.errors import NotFoundError
 

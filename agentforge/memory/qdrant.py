@@ -18,13 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from agentforge.core.errors import UserError
-from agentforge.memory.base import MemoryStore, RecordNotFoundError, check_embedder, check_kind, default_embedder
+from agentforge.core.errors import RecordNotFoundError, UserError
+from agentforge.core.extras import require
+from agentforge.core.settings import settings
+from agentforge.memory.base import MemoryStore, check_embedder, check_kind, default_embedder
 from agentforge.memory.embeddings import EmbedderLike
 from agentforge.memory.filters import parse_where
 from agentforge.memory.records import MemoryRecord, SearchHit, decode_metadata, encode_metadata
 
-DEFAULT_PATH = os.path.join("~", ".agentforge", "qdrant")
+def default_path() -> str:
+    """``$AGENTFORGE_HOME/memory/qdrant`` (default ``~/.cache/agentforge/memory/qdrant``)."""
+    return str(settings().home_dir / "memory" / "qdrant")
 """Where ``QdrantMemory()`` stores data when neither path nor url is given."""
 
 _NS = uuid.UUID("6f1c1d0e-5b7a-4c3e-9f2a-0a9d8e7c6b5a")
@@ -88,7 +92,7 @@ class QdrantMemory(MemoryStore):
 
     Args:
         path: folder for Qdrant's local mode (no server; one process at a time may open it);
-            default ``~/.agentforge/qdrant`` when ``url`` is not given either.
+            default ``$AGENTFORGE_HOME/memory/qdrant`` when ``url`` is not given either.
         url: a Qdrant server, e.g. ``"http://localhost:6333"`` (``path`` must then be None).
         embedder: embedder for texts (default: the shared local all-MiniLM-L6-v2 ``Embedder``).
         collection: collection name, default ``"agentforge"``.
@@ -113,7 +117,7 @@ class QdrantMemory(MemoryStore):
         if path is not None and url is not None:
             raise UserError("QdrantMemory takes a path (local mode) or a url (server), not both")
         self.url = url
-        self.path = None if url else os.path.abspath(os.path.expanduser(os.fspath(path or DEFAULT_PATH)))
+        self.path = None if url else os.path.abspath(os.path.expanduser(os.fspath(path or default_path())))
         self.embedder = embedder if embedder is not None else default_embedder()
         self.collection_name = collection
         self._api_key = api_key if api_key is not None else os.environ.get("QDRANT_API_KEY")
@@ -124,6 +128,7 @@ class QdrantMemory(MemoryStore):
         """The client, with the collection created/validated (call under the lock)."""
         if self._client is not None:
             return self._client
+        require("qdrant_client", "qdrant", "the Qdrant memory backend")
         from qdrant_client import QdrantClient, models
 
         if self.url:

@@ -2,8 +2,8 @@
 
 Built-in schemes::
 
-    chroma:///abs/path   chroma://rel/path   chroma://     (default ~/.agentforge/memory)
-    qdrant:///abs/path   qdrant://rel/path   qdrant://     (local mode; default ~/.agentforge/qdrant)
+    chroma:///abs/path   chroma://rel/path   chroma://     (default $AGENTFORGE_HOME/memory/chroma)
+    qdrant:///abs/path   qdrant://rel/path   qdrant://     (local mode; default $AGENTFORGE_HOME/memory/qdrant)
     qdrant+http://host:6333   qdrant+https://host:6333    (a Qdrant server)
     memory://            memory:///abs/path (in-memory, saved to that folder)
 

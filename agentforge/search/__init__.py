@@ -26,7 +26,8 @@ from typing import Any
 from agentforge.core.errors import UnknownNameError
 from agentforge.search.backends import LocalBackend, RayBackend, make_backend
 from agentforge.search.base import Optimizer
-from agentforge.search.budget import Budget, BudgetExceeded, BudgetMeter, MeteredLLM
+from agentforge.core.errors import BudgetExceeded
+from agentforge.search.budget import Budget, BudgetMeter, MeteredLLM
 from agentforge.search.evaluator import EvalResult, Evaluator, ExampleResult, Objective, default_memory_factory
 from agentforge.search.module_opt import ModuleOptimizer
 from agentforge.search.modules import ModuleOptions, build_module_spec

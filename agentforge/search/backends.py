@@ -21,15 +21,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from agentforge.agents import AgentSpec
-from agentforge.core.errors import UnknownNameError, UserError
-from agentforge.search.budget import BudgetExceeded
+from agentforge.agents import Agent, AgentSpec, run_example
+from agentforge.core.errors import BudgetExceeded, UnknownNameError, UserError
+from agentforge.core.extras import require
+from agentforge.llm import LLM
+from agentforge.search.scoring import ExampleResult, example_result
 
 if TYPE_CHECKING:
-    from agentforge.search.evaluator import Evaluator, ExampleResult
+    from agentforge.search.evaluator import Evaluator
 
 Job = tuple[AgentSpec, Any]
-Done = Callable[[AgentSpec, Any, "ExampleResult"], None]
+Done = Callable[[AgentSpec, Any, ExampleResult], None]
 BACKENDS = ("local", "ray")
 
 
@@ -91,27 +93,18 @@ def require_ray() -> Any:
     """Import Ray.
 
     Raises:
-        UserError: Ray is not installed (the message gives the install command).
+        MissingExtraError: Ray is not installed (the message gives the install command).
     """
-    try:
-        import ray
-    except ImportError:
-        raise UserError("the ray backend needs Ray: pip install 'agentforge[ray]' (or pip install ray); "
-                        "or use --backend local") from None
-    return ray
+    return require("ray", "ray", "the ray backend (or use --backend local)")
 
 
 def _worker_job(payload: dict[str, Any], spec_json: str, example: Any) -> dict[str, Any]:
     """Ray task body: rebuild the agent and run one example (in the worker's own event loop)."""
-    from agentforge.agents import Agent
-    from agentforge.llm import LLM
-    from agentforge.search.evaluator import run_example
-
     spec = AgentSpec.validate_json(spec_json)
     llm = LLM.model_validate(payload["llm"])
     agent = Agent(spec, llm, payload["task"], judge=payload["agent_judge"])
-    row = asyncio.run(run_example(agent, payload["task"], example, payload["judge"], payload["how"]))
-    return row.model_dump(mode="json")
+    ep = asyncio.run(run_example(agent, example, judge=payload["judge"], how=payload["how"]))
+    return example_result(ep).model_dump(mode="json")
 
 
 class RayBackend(Backend):
@@ -148,8 +141,6 @@ class RayBackend(Backend):
 
     async def run(self, evaluator: "Evaluator", jobs: Sequence[Job], done: Done) -> None:
         """Submit ``jobs`` as Ray tasks (checking the budget before each), collect, charge, store."""
-        from agentforge.search.evaluator import ExampleResult
-
         ray, remote = self.ray, self._ensure()
         payload = ray.put({"llm": evaluator.base_llm.model_dump(), "task": evaluator.task, "judge": evaluator.judge,
                            "agent_judge": evaluator.agent_judge, "how": evaluator.objective.judge_how})

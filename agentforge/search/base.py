@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agentforge.runner import stable_label
 
 from agentforge.agents import AgentSpec
 from agentforge.core.errors import MalformedOutputError, ModelError, UserError
 from agentforge.llm import LLM
-from agentforge.search.budget import Budget, BudgetExceeded, BudgetMeter
+from agentforge.core.errors import BudgetExceeded
+from agentforge.search.budget import Budget, BudgetMeter
 from agentforge.search.evaluator import Evaluator, ExampleResult, MemoryFactory, Objective
 from agentforge.search.meta import MetaModel
 from agentforge.search.result import Archive, Candidate, EventKind, HistoryEvent, SearchResult
@@ -169,7 +169,7 @@ class Optimizer(ABC):
                 "model": self.llm.model, "meta_model": self.meta_llm.model, "seed_spec": spec_key(self.seed_spec),
                 "sampling": {k: getattr(self.llm, k) for k in sampling},
                 "meta_sampling": {k: getattr(self.meta_llm, k) for k in sampling},
-                "judge": stable_label(getattr(self, "judge", None)),
+                "judge": self.judge.label if self.judge is not None else None,
                 "train": [ex.id for ex in self.trainset], "val": [ex.id for ex in self.valset],
                 "objective": self.objective.model_dump(), "seed": self.seed, "options": self.options()}
 

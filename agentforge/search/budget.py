@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from agentforge.core.errors import AgentForgeError
+from agentforge.core.errors import BudgetExceeded
 from agentforge.llm import LLM
 from agentforge.llm.types import Completion, Message, Usage
 
@@ -49,19 +49,6 @@ class Budget(BaseModel):
         pairs = zip(RESOURCES, (self.max_calls, self.max_tokens, self.max_cost_usd, self.max_wall_s))
         return {k: float(v) for k, v in pairs if v is not None}
 
-
-class BudgetExceeded(AgentForgeError):
-    """A budget limit was reached; no further model call is made.
-
-    Attributes:
-        resource: ``calls``, ``tokens``, ``cost_usd`` or ``wall_s``.
-        used: the amount spent when the stop happened.
-        limit: the limit.
-    """
-
-    def __init__(self, resource: str, used: float, limit: float):
-        self.resource, self.used, self.limit = resource, used, limit
-        super().__init__(f"{resource} budget exhausted ({used:g} used of {limit:g})")
 
 
 class BudgetMeter:

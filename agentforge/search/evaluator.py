@@ -17,105 +17,39 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agentforge.agents import Agent, AgentSpec
-from agentforge.agents.graph import usage_of
+from agentforge.agents import Agent, AgentMemory, AgentSpec, run_example
 from agentforge.core.errors import UserError
-from agentforge.judges import Judge, split_steps
-from agentforge.judges.aggregate import Aggregation, aggregate
+from agentforge.judges.base import Judge
 from agentforge.llm import LLM
+from agentforge.llm.observers import observe_calls
 from agentforge.llm.types import Usage
-from agentforge.search.budget import BudgetExceeded, BudgetMeter, MeteredLLM
-from agentforge.search.scoring import EvalResult, ExampleResult, Objective
+from agentforge.memory.inmemory import InMemoryMemory
+from agentforge.memory.learning import MemoryLearner
+from agentforge.search.backends import LocalBackend
+from agentforge.search.budget import BudgetMeter
+from agentforge.search.scoring import EvalResult, ExampleResult, Objective, example_result
 from agentforge.search.specs import spec_key
 from agentforge.search.stats import bootstrap_ci, mean
-from agentforge.runner import CONFIG_ERRORS
 from agentforge.search.store import RunStore
 
-MemoryFactory = Callable[[AgentSpec, LLM, Any], Any]
+MemoryFactory = Callable[[AgentSpec, LLM, Any], AgentMemory]
 """``(spec, llm, task) -> memory module`` for specs with a non-empty ``memory`` list."""
 
 __all__ = ["EvalResult", "Evaluator", "ExampleResult", "MemoryFactory", "Objective", "default_memory_factory",
-           "run_example"]
-
-
-def _compact(traj: Sequence[Any], limit: int = 2000) -> list[dict[str, Any]]:
-    return [{"node": c.node, "role": c.role, "output": c.output[:limit], "answer": c.answer} for c in traj]
-
-
-async def _judge_score(judge: Any, question: str, text: str, how: Aggregation) -> tuple[float, Usage]:
-    steps = split_steps(text) if text.strip() else []
-    if not steps:
-        return 0.0, Usage()
-    agrade = getattr(judge, "agrade", None)
-    if agrade is not None:  # LLMJudge: keep the grading call's usage
-        scores, _, comp = await agrade(question, steps)
-        usage = comp.usage if comp is not None else Usage()
-    else:
-        scores, usage = await judge.ascore(question, steps), Usage()
-    value = aggregate(scores, how) if scores else 0.0
-    return (0.0 if math.isnan(value) else float(value)), usage
-
-
-async def run_example(agent: Agent, task: Any, example: Any, judge: Any = None, how: Aggregation = "last",
-                      learn: bool = True) -> ExampleResult:
-    """Run ``agent`` on one example and score it (the unit of work every backend runs).
-
-    ``judge`` is a Judge, a function ``example -> Judge`` (an exact verifier needs the gold), or
-    None. When the agent's memory can learn (``aafter_episode``) and ``learn`` is set, it learns
-    from the episode. Model failures become ``error`` rows (with the usage of the calls already
-    made); configuration errors (``UserError``, template errors, forbidden model requests) raise.
-
-    Raises:
-        BudgetExceeded: the budget stopped the run (never turned into an error row).
-    """
-    t0 = time.perf_counter()
-    try:
-        res = await agent.arun(example.question, example)
-        correct = bool(task.score(res.answer, example))
-        row = ExampleResult(example_id=example.id, answer=res.answer, correct=correct, text=res.text[:4000],
-                            usage=res.usage, trajectory=_compact(res.trajectory))
-        if judge is not None:
-            j = judge if isinstance(judge, Judge) else judge(example)
-            try:
-                row.judge_score, row.judge_usage = await _judge_score(j, example.question, res.text, how)
-            except (BudgetExceeded, *CONFIG_ERRORS):
-                raise
-            except Exception as exc:  # keep the agent's answer and usage; the judge failed
-                row.error = f"judge: {type(exc).__name__}: {exc}"[:1000]
-        hook = getattr(agent.memory, "aafter_episode", None)
-        if hook is not None and learn:
-            await hook(example.question, example, res, correct)
-    except (BudgetExceeded, *CONFIG_ERRORS):
-        raise  # a misconfigured search (bad judge URL/token, broken template) must stop, not score 0
-    except Exception as exc:  # one failed example must not end the search
-        partial = list(getattr(exc, "partial_trajectory", []))  # calls already paid for still count
-        row = ExampleResult(example_id=example.id, error=f"{type(exc).__name__}: {exc}"[:1000],
-                            usage=usage_of(partial))
-    row.wall_s = round(time.perf_counter() - t0, 3)
-    return row
-
-
-def _rebind(judge: Any, meter: BudgetMeter) -> Any:
-    """A shallow copy of a model-backed judge whose LLM charges ``meter`` (factories wrapped too)."""
-    if callable(judge) and not isinstance(judge, Judge):
-        factory = judge
-        return lambda example: _rebind(factory(example), meter)
-    if isinstance(judge, Judge) and isinstance(getattr(judge, "llm", None), LLM):
-        import copy
-
-        judge = copy.copy(judge)
-        judge.llm = MeteredLLM.wrap(judge.llm, meter)
-    return judge
+           "example_result"]
 
 
 class Evaluator:
     """Runs AgentSpecs over examples and scores them (see the module docstring).
 
+    Every model call made while an example runs (the agent's, its judge's, the scoring judge's,
+    a memory learner's) is checked and charged by ``meter`` (a call observer), so nothing needs
+    wrapping.
+
     Args:
         task: the task (answer extraction and metric).
-        llm: the agents' model; wrapped so every call is metered.
-        judge: optional scoring judge (``Judge`` or ``example -> Judge``); needed when
-            ``objective.judge_weight > 0``.
+        llm: the agents' model.
+        judge: optional scoring judge; needed when ``objective.judge_weight > 0``.
         objective: how outcomes become scores (default: task metric).
         store: the run store (default: in memory).
         meter: the budget meter (default: unlimited).
@@ -132,19 +66,16 @@ class Evaluator:
         UserError: ``judge_weight > 0`` without a judge.
     """
 
-    def __init__(self, task: Any, llm: LLM, *, judge: Any = None, objective: Objective | None = None,
+    def __init__(self, task: Any, llm: LLM, *, judge: Judge | None = None, objective: Objective | None = None,
                  store: RunStore | None = None, meter: BudgetMeter | None = None, backend: Any = None,
-                 concurrency: int = 4, memory_factory: MemoryFactory | None = None, agent_judge: Any = None,
+                 concurrency: int = 4, memory_factory: MemoryFactory | None = None, agent_judge: Judge | None = None,
                  ci_resamples: int = 1000, seed: int = 0):
-        from agentforge.search.backends import LocalBackend
-
         self.task, self.objective = task, objective or Objective()
         if self.objective.judge_weight > 0 and judge is None:
             raise UserError("objective.judge_weight > 0 needs a judge (pass --judge)")
         self.meter = meter or BudgetMeter()
-        self.base_llm = llm
-        self.llm = MeteredLLM.wrap(llm, self.meter)
-        self.judge, self.agent_judge = _rebind(judge, self.meter), _rebind(agent_judge, self.meter)
+        self.base_llm = self.llm = llm
+        self.judge, self.agent_judge = judge, agent_judge
         self.store = store or RunStore(None)
         self.backend = backend or LocalBackend(concurrency)
         self.memory_factory = memory_factory
@@ -164,8 +95,14 @@ class Evaluator:
         return self._agents[key]
 
     async def run_local(self, spec: AgentSpec, example: Any) -> ExampleResult:
-        """Run one example in this process through the metered LLM."""
-        return await run_example(self.agent(spec), self.task, example, self.judge, self.objective.judge_how)
+        """Run one example in this process, every model call charged to the meter.
+
+        Raises:
+            BudgetExceeded: the meter refused a call.
+        """
+        with observe_calls(self.meter):
+            ep = await run_example(self.agent(spec), example, judge=self.judge, how=self.objective.judge_how)
+        return example_result(ep)
 
     async def aevaluate(self, spec: AgentSpec, examples: Sequence[Any]) -> EvalResult:
         """Score one spec on ``examples`` (stored results are reused).
@@ -237,10 +174,7 @@ def default_memory_factory(embedder: Any = None) -> MemoryFactory:
             ``HashEmbedder()``).
     """
 
-    def make(spec: AgentSpec, llm: LLM, task: Any) -> Any:
-        from agentforge.memory import InMemoryMemory
-        from agentforge.memory.learner import MemoryLearner
-
+    def make(spec: AgentSpec, llm: LLM, task: Any) -> AgentMemory:
         namespace = str(getattr(task, "name", "task")).split("/")[0]
         return MemoryLearner(InMemoryMemory(None, embedder), llm, namespace=namespace, learn=spec.memory)
 

@@ -1,6 +1,6 @@
 """The meta model: the LLM that proposes candidates, and its prompt templates.
 
-Meta prompts are data: Jinja files in ``agentforge/search/prompts`` rendered in the same sandbox
+Meta prompts are data: Jinja files in ``agentforge/prompts/meta`` rendered in the same sandbox
 as agent prompts. Every meta-model call is recorded in the run store under a hash of its request
 (model, messages, sample index, sampling options), so a resumed search replays the proposals it
 already paid for instead of asking again.
@@ -10,34 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-from agentforge.agents.prompts import render
-from agentforge.core.errors import UnknownNameError
+from agentforge.core.templates import render, template_source
 from agentforge.llm import LLM
 from agentforge.llm.types import Message, Usage
 from agentforge.search.budget import BudgetMeter, MeteredLLM
 from agentforge.search.store import RunStore
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
-
-
 def meta_template(name: str) -> str:
-    """The source of ``prompts/<name>.j2``.
+    """The source of the meta prompt ``@meta/<name>`` (``agentforge/prompts/meta/<name>.j2``).
 
     Raises:
         UnknownNameError: no such template (lists the bundled ones).
     """
-    path = PROMPTS_DIR / f"{name}.j2"
-    if not path.is_file():
-        raise UnknownNameError("search prompt", name, sorted(p.stem for p in PROMPTS_DIR.glob("*.j2")))
-    return path.read_text(encoding="utf-8")
+    return template_source(f"@meta/{name}")
 
 
 def render_meta(name: str, **context: Any) -> str:
-    """Render ``prompts/<name>.j2`` against ``context`` (sandboxed, strict undefined)."""
-    return render(meta_template(name), context)
+    """Render the meta prompt ``@meta/<name>`` against ``context`` (sandboxed, strict undefined)."""
+    return render(f"@meta/{name}", context)
 
 
 class MetaModel:
@@ -92,7 +84,8 @@ class MetaModel:
                 self._seen.add(key)
             return rec["text"]
         fmt = {"response_format": response_format} if response_format else {}
-        comp = await self.llm.acomplete(messages, sample_index=sample_index, **self.overrides, **fmt)
+        comp = await self.llm.acomplete(messages, sample_index=sample_index, tag=f"meta:{tag}", **self.overrides,
+                                        **fmt)
         self.store.put_call(key, tag, {"text": comp.text, "usage": comp.usage.model_dump()})
         self._seen.add(key)
         self.calls += 1

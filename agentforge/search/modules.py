@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentforge.agents import AgentSpec, Condition, EdgeSpec, NodeSpec, build_agent_spec
 from agentforge.core.errors import SpecValidationError
-from agentforge.search.meta import meta_template
+from agentforge.core.templates import template_source
 from agentforge.search.specs import spec_key
 
 SLOTS: dict[str, dict[str, str]] = {
@@ -151,8 +151,8 @@ def _self_refine(data: dict[str, Any], o: ModuleOptions) -> None:
                   _node(id="refine", prompt="@refine", answer=True)]
         return
     src, k = vote["source"], next(n["samples"] for n in nodes if n["id"] == vote["source"])
-    fb = meta_template("sample_feedback").replace("__SOURCE__", src)
-    rv = meta_template("sample_refine").replace("__SOURCE__", src).replace("__FEEDBACK__", "critique")
+    fb = template_source("@sample_feedback").replace("__SOURCE__", src)
+    rv = template_source("@sample_refine").replace("__SOURCE__", src).replace("__FEEDBACK__", "critique")
     nodes += [_node(id="critique", role="critic", prompt=fb, samples=k),
               _node(id="revise", prompt=rv, samples=k, answer=True)]
     for e in edges:
@@ -173,12 +173,12 @@ def build_module_spec(config: dict[str, str], options: ModuleOptions | None = No
     o = options or ModuleOptions()
     data = _ensemble(config["ensembling"], o).model_dump(mode="json")
     if config["reasoning"] != "cot":
-        solve = meta_template("plan_and_solve" if config["reasoning"] == "plan-and-solve" else "step_back_solve")
+        solve = template_source("@plan_and_solve" if config["reasoning"] == "plan-and-solve" else "@step_back_solve")
         for n in data["nodes"]:
             if n["prompt"] == "@solve":
                 n["prompt"] = solve
         if config["reasoning"] == "step-back":
-            data["nodes"].insert(0, _node(id="abstract", role="abstractor", prompt=meta_template("step_back_abstract")))
+            data["nodes"].insert(0, _node(id="abstract", role="abstractor", prompt=template_source("@step_back_abstract")))
             data["edges"].insert(0, _edge("abstract", data["entry"]))
             data["entry"] = "abstract"
             data["max_steps"] += 1

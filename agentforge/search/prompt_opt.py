@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentforge.agents import AgentSpec
-from agentforge.agents.prompts import template_source
+from agentforge.core.templates import template_source
 from agentforge.core.errors import SpecValidationError, UserError
 from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta

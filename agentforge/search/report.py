@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from agentforge.core.errors import MissingExtraError
+from agentforge.core.extras import require
 from agentforge.search.graph_svg import spec_svg
 from agentforge.search.result import SearchResult
+
+log = logging.getLogger(__name__)
 
 
 def _atomic(path: Path, data: str | bytes) -> None:
@@ -62,12 +67,18 @@ def write_checkpoint(result: SearchResult, out: str | Path) -> None:
     _atomic(out / "history.json", json.dumps([h.model_dump(mode="json") for h in result.history], indent=1))
 
 
-def plot_best_vs_budget(result: SearchResult, path: Path) -> None:
-    """Best score so far (step line) and each candidate's score against LLM calls spent."""
-    import matplotlib
-
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (``MissingExtraError`` naming ``agentforge[plots]``)."""
+    matplotlib = require("matplotlib", "plots", "search plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_best_vs_budget(result: SearchResult, path: Path) -> None:
+    """Best score so far (step line) and each candidate's score against LLM calls spent."""
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [c.spent.get("calls", 0) for c in result.archive]
@@ -96,10 +107,7 @@ def plot_best_vs_budget(result: SearchResult, path: Path) -> None:
 
 def plot_pareto(result: SearchResult, path: Path) -> None:
     """Score against tokens per example for every candidate, the Pareto front joined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     front = result.pareto_front()
@@ -171,7 +179,10 @@ def write_outputs(result: SearchResult, out: str | Path, plots: bool = True) -> 
     out = Path(out)
     write_checkpoint(result, out)
     if plots:
-        plot_best_vs_budget(result, out / "best_vs_budget.png")
-        plot_pareto(result, out / "pareto.png")
+        try:
+            plot_best_vs_budget(result, out / "best_vs_budget.png")
+            plot_pareto(result, out / "pareto.png")
+        except MissingExtraError as exc:  # the search's results are written; only the pictures are missing
+            log.warning("no plots: %s", exc)
     _atomic(out / "report.html", html_report(result, out))
     return summary(result)

@@ -3,10 +3,12 @@ record the run store keeps (:class:`ExampleResult`) and a candidate's aggregate 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentforge.agents.episode import Episode
 from agentforge.judges.aggregate import Aggregation
 from agentforge.llm.types import Usage
 
@@ -91,3 +93,14 @@ class EvalResult(BaseModel):
     cost_usd_per_example: float = 0.0
     usage: Usage = Field(default_factory=Usage)
     rows: list[ExampleResult] = Field(default_factory=list, exclude=True)
+
+
+def _compact(traj: Sequence[Any], limit: int = 2000) -> list[dict[str, Any]]:
+    return [{"node": c.node, "role": c.role, "output": c.output[:limit], "answer": c.answer} for c in traj]
+
+
+def example_result(ep: Episode) -> ExampleResult:
+    """The run store's record of an episode (a compact trajectory, no prompts)."""
+    return ExampleResult(example_id=ep.example_id, answer=ep.answer, correct=ep.correct, text=ep.text[:4000],
+                         judge_score=ep.judge_score, usage=ep.usage, judge_usage=ep.judge_usage,
+                         trajectory=_compact(ep.trajectory), error=ep.error, wall_s=ep.wall_s)

@@ -17,7 +17,7 @@ import hashlib
 import json
 
 from agentforge.agents import AgentSpec, NodeSpec
-from agentforge.agents.prompts import render, template_source
+from agentforge.core.templates import render, template_source
 from agentforge.core.errors import SpecValidationError
 
 _BEHAVIOUR = ("nodes", "edges", "entry", "max_steps", "memory", "trials", "evaluator", "reflect_prompt")

@@ -3,9 +3,10 @@
 * :func:`toy_task`: a task of ``n`` tiny problems (``gold = 2 * i``) with the base answer
   extraction (``Answer: <x>``) and exact-match metric.
 * :func:`scripted_model`: one ``FunctionModel`` that answers agent calls with ``solver`` and
-  meta-model calls (recognized by the meta prompts' opening lines) with ``meta``, so a test
-  can plant a better candidate: e.g. the solver answers correctly only when the system prompt
-  holds a magic word, and the meta model proposes that word.
+  meta-model calls (tagged ``meta:...`` by the search, see ``CallInfo.tag``) with ``meta``, so a
+  test can plant a better candidate: e.g. the solver answers correctly only when the system
+  prompt holds a magic word, and the meta model proposes that word. Routing is on the tag, not
+  on prompt wording, so editing a template cannot break it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from collections.abc import Callable, Sequence
 from agentforge.llm import CallInfo, FunctionModel
 from agentforge.tasks import Example, Task
 
-META_MARKERS = ("You are optimizing the instruction", "You are improving the instruction",
-                "You are designing an agent", "You design LLM agents as data", "Your reply could not be used")
-
-
 def toy_task(n: int = 12, name: str = "toy") -> Task:
     """``n`` problems ``"Toy problem i: what is i + i?"`` with gold ``2 * i`` (ids ``toy-i``)."""
     examples = [Example(id=f"toy-{i}", question=f"Toy problem {i}: what is {i} + {i}?", gold=str(2 * i))
@@ -26,9 +23,9 @@ def toy_task(n: int = 12, name: str = "toy") -> Task:
     return Task(name, examples, instructions="Finish with a line 'Answer: <number>'.")
 
 
-def is_meta_call(messages: Sequence[dict]) -> bool:
-    """True when ``messages`` come from a meta prompt of ``agentforge.search``."""
-    return any(m in str(msg.get("content", "")) for msg in messages for m in META_MARKERS)
+def is_meta_call(info: CallInfo) -> bool:
+    """True when the call is a meta-model call of ``agentforge.search`` (tagged ``meta:...``)."""
+    return bool(info.tag) and info.tag.startswith("meta")
 
 
 def gold_of(task: Task, messages: Sequence[dict]) -> str | None:
@@ -64,7 +61,7 @@ def scripted_model(solver: Callable[[list[dict], CallInfo], str],
     count = {"meta": 0}
 
     def fn(messages: list[dict], info: CallInfo) -> str:
-        if not is_meta_call(messages):
+        if not is_meta_call(info):
             return solver(messages, info)
         i = count["meta"]
         count["meta"] += 1

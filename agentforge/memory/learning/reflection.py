@@ -7,11 +7,11 @@ and retrieved for similar tasks and for retries of the same task.
 
 from __future__ import annotations
 
-from agentforge.agents.prompts import render
+from agentforge.core.templates import render
 from agentforge.llm import LLM
 from agentforge.llm.types import Completion
 from agentforge.memory.base import MemoryStore
-from agentforge.memory.episodes import record_id
+from agentforge.memory.learning.episodes import record_id
 from agentforge.memory.records import MemoryRecord
 
 

@@ -15,11 +15,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from agentforge.agents.prompts import render
+from agentforge.core.templates import render
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 from agentforge.memory.base import MemoryStore
-from agentforge.memory.episodes import gist, record_id
+from agentforge.memory.learning.episodes import gist, record_id
 from agentforge.memory.records import MemoryRecord
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from agentforge.core.errors import UserError
 from agentforge.judges.base import Judge
-from agentforge.judges.prm_data import first_error
+from agentforge.prm.data import first_error
 
 
 def _ranks(values: Sequence[float]) -> list[float]:
@@ -156,7 +156,7 @@ def score_records(judge: Judge, records: list[dict], batch_size: int = 32) -> li
     scores: list[list[float]] = []
     for start in range(0, len(records), max(1, batch_size)):
         chunk = records[start:start + batch_size]
-        scores += judge.score_batch([(r["prompt"], r["completions"]) for r in chunk])
+        scores += [r.scores for r in judge.score_batch([(r["prompt"], r["completions"]) for r in chunk])]
     return scores
 
 

@@ -8,7 +8,7 @@ are retrieved as few-shot exemplars, optionally with similar failures as warning
 from __future__ import annotations
 
 from agentforge.memory.base import MemoryStore
-from agentforge.memory.episodes import gist, record_id
+from agentforge.memory.learning.episodes import gist, record_id
 from agentforge.memory.records import MemoryRecord
 
 

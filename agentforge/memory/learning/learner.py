@@ -17,9 +17,9 @@ from agentforge.core.errors import UnknownNameError
 from agentforge.llm import LLM
 from agentforge.llm.types import Usage
 from agentforge.memory.base import MemoryStore
-from agentforge.memory.experience import ExperientialMemory
-from agentforge.memory.insights import InsightMemory
-from agentforge.memory.reflection import ReflectiveMemory
+from agentforge.memory.learning.experience import ExperientialMemory
+from agentforge.memory.learning.insights import InsightMemory
+from agentforge.memory.learning.reflection import ReflectiveMemory
 
 log = logging.getLogger(__name__)
 LEARN_KINDS = ("experience", "reflection", "insight")

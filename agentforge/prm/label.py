@@ -27,7 +27,7 @@ user turn with the question, the task's answer instructions, the prefix quoted u
 the beginning of a solution:", then "Continue this solution from where it stops ...". Only the
 completion's text is scored (the prefix's numbers cannot count as its answer).
 
-Output: TRL's stepwise format (see ``prm_data``) plus ``id``, ``sample``, ``answer`` and
+Output: TRL's stepwise format (see ``agentforge.prm.data``) plus ``id``, ``sample``, ``answer`` and
 ``correct``, appended one question at a time; questions already in the file are skipped, so a
 killed run resumes by rerunning it.
 """
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentforge.core.errors import ModelError, UserError
-from agentforge.judges.prm_data import append_records, check_record
+from agentforge.prm.data import append_records, check_record
 from agentforge.judges.steps import SplitMode, split_steps
 
 log = logging.getLogger(__name__)

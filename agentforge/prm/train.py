@@ -32,8 +32,8 @@ import torch
 
 from agentforge.core.errors import UserError
 from agentforge.judges.prm_batching import encode, pad
-from agentforge.judges.prm_data import check_record, read_stepwise
-from agentforge.judges.prm_formats import PRMFormat, render, write_marker
+from agentforge.prm.data import check_record, read_stepwise
+from agentforge.judges.prm_formats import CHATML, PRMFormat, render, write_marker
 
 STEP_TAG = "<extra_0>"
 FORMAT = PRMFormat("qwen-prm")
@@ -64,8 +64,6 @@ def load_base(base: str | Path, dtype: torch.dtype = torch.float32) -> tuple[Any
     """
     import transformers
     from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-    from agentforge.judges.testing import CHATML
 
     base = Path(base).expanduser()
     if not base.is_dir():
@@ -117,7 +115,7 @@ def train_prm(data: str | Path | list[dict], base: str | Path, out: str | Path, 
     """Fine-tune ``base`` into a ``qwen-prm`` format PRM on stepwise data; save it to ``out``.
 
     Args:
-        data: a stepwise JSONL path or a list of records (see ``prm_data``).
+        data: a stepwise JSONL path or a list of records (see ``agentforge.prm.data``).
         base: local folder of the base model (causal LM or token classifier) and fast tokenizer.
         out: folder to write (model, tokenizer, ``agentforge_prm.json``, ``train_report.json``).
         epochs: passes over the data (fractions allowed; default 1).
