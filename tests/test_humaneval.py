@@ -269,7 +269,7 @@ def test_cli_run_records_programs_and_correctness(tmp_path):
     from agentforge.llm.fake import FunctionModel
     from agentforge.runner import read_results
 
-    problems = load_task("humaneval", limit=3)
+    problems = load_task("humaneval", limit=3, offset=1)
     golds = {ex.question.strip(): ex.gold for ex in problems}
 
     def model(messages, info):
