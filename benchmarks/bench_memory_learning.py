@@ -40,7 +40,7 @@ def _progress(name):
 
 def run_memory(n: int) -> None:
     from agentforge.memory import open_memory
-    from agentforge.memory.learner import MemoryLearner
+    from agentforge.memory.learning.learner import MemoryLearner
 
     llm = _llm()
     learner = MemoryLearner(open_memory(f"chroma://{(ROOT / 'chroma').resolve()}"), llm, "gsm8k")

@@ -42,10 +42,10 @@ import agentforge  # noqa: F401  (offline environment defaults)
 import torch
 
 from agentforge.core.errors import UserError
-from agentforge.judges.prm_data import label_stats, load_champ, read_stepwise, split_records
-from agentforge.judges.prm_eval import evaluate_judge, evaluate_scores, score_records
-from agentforge.judges.prm_label import label_task
-from agentforge.judges.prm_train import train_prm
+from agentforge.prm.data import label_stats, load_champ, read_stepwise, split_records
+from agentforge.prm.eval import evaluate_judge, evaluate_scores, score_records
+from agentforge.prm.label import label_task
+from agentforge.prm.train import train_prm
 from agentforge.llm import LLM
 from agentforge.tasks import Example, GSM8KTask
 

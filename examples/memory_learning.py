@@ -9,7 +9,7 @@ import asyncio
 from agentforge.agents import build_agent_spec
 from agentforge.llm import LLM
 from agentforge.memory import open_memory
-from agentforge.memory.learner import MemoryLearner
+from agentforge.memory.learning.learner import MemoryLearner
 from agentforge.runner import Runner
 from agentforge.tasks import load_task
 

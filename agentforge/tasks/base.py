@@ -115,6 +115,12 @@ class Task:
         varies it per example, as BBH does for multiple-choice versus free-form subtasks)."""
         return self.instructions
 
+    def fewshot_for(self, example: Example) -> str:
+        """Worked examples to show before ``example`` (``{{ fewshot }}`` in prompts), as plain
+        text; "" when the task has none (the base task). BBH gives each example its own
+        subtask's 3-shot chain-of-thought prompt."""
+        return ""
+
     def visible_tests(self, example: Example) -> list[str]:
         """Tests an agent may see and run on its answer to ``example``: Python statements
         (``"assert f(1) == 2"``) to run after the answer program. The base task has none

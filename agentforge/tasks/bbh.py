@@ -119,6 +119,11 @@ class BBHTask(Task):
         """The instruction for ``example``'s subtask (MC or the free-form answer format)."""
         return instructions_for_subtask(self._subtask(example))
 
+    def fewshot_for(self, example: Example) -> str:
+        """The 3-shot CoT prompt of ``example``'s own subtask, as text ("" when none was loaded),
+        so a mixed ``bbh`` task never puts other subtasks' shots in a prompt."""
+        return self.fewshot.get(self._subtask(example) or "", "")
+
     def fewshot_prompt(self, example: Example) -> str:
         """The standard BBH CoT prompt: the subtask's 3 shots, then ``Q: <question>`` and
         ``A: Let's think step by step.``
