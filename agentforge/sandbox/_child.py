@@ -48,7 +48,7 @@ def main() -> None:
     workdir, limits = job["workdir"], job["limits"]
     try:
         if job["namespaces"]:
-            _confine.enter_namespaces(workdir, limits["disk_mb"], job.get("cgroup"))
+            _confine.enter_namespaces(workdir, limits["disk_mb"], job.get("cgroup"), job.get("cgroup_wait_s", 0.0))
         if os.getpid() == 1:
             _fork_from_init(emit)
         _confine.set_rlimits(limits)

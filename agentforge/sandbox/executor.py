@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import os
 import sys
@@ -68,11 +69,14 @@ class SubprocessExecutor(Executor):
             and no third-party code runs before the program).
 
     Raises:
-        UserError: ``concurrency`` < 1, or ``python`` is not an executable file.
+        UserError: ``limits`` is not a :class:`Limits`, ``concurrency`` < 1, or ``python`` is
+            not an executable file.
     """
 
     def __init__(self, limits: Limits = Limits(), concurrency: int = 2, *, isolation: str = "auto",
                  audit_guard: bool = True, python: str | None = None):
+        if not isinstance(limits, Limits):
+            raise UserError(f"SubprocessExecutor.limits must be agentforge.sandbox.Limits, got {type(limits).__name__}")
         if not isinstance(concurrency, int) or concurrency < 1:
             raise UserError(f"SubprocessExecutor.concurrency must be an int >= 1, got {concurrency!r}")
         self.python = python or sys.executable
@@ -135,28 +139,50 @@ def _site_dirs() -> list[str]:
 
 
 class _Slots:
-    """A counting semaphore usable from any thread and event loop (asyncio's is bound to one
-    loop); waiters poll with backoff up to 20 ms, which cancellation cannot leak a slot from."""
+    """A FIFO counting semaphore usable from any thread and event loop (asyncio's is bound to
+    one loop). A release hands the slot straight to the oldest waiter, waking its loop
+    thread-safely; a waiter cancelled after being handed a slot passes it on."""
 
     def __init__(self, n: int):
-        self._free, self._lock = n, threading.Lock()
+        self._free, self._lock, self._waiters = n, threading.Lock(), collections.deque()
 
-    def _take(self) -> bool:
+    async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
         with self._lock:
             if self._free > 0:
                 self._free -= 1
-                return True
-            return False
-
-    async def __aenter__(self) -> None:
-        delay = 0.001
-        while not self._take():
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.02)
+                return
+            waiter = [loop, loop.create_future(), False]  # loop, future, granted
+            self._waiters.append(waiter)
+        try:
+            await waiter[1]
+        except BaseException:
+            with self._lock:
+                if not waiter[2]:
+                    self._waiters.remove(waiter)
+                    raise
+            self._release()
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
         with self._lock:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                try:
+                    waiter[0].call_soon_threadsafe(_wake, waiter[1])
+                except RuntimeError:  # its loop is closed: that waiter is gone
+                    continue
+                waiter[2] = True
+                return
             self._free += 1
+
+
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
