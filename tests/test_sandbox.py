@@ -144,12 +144,16 @@ def test_syntax_error_is_a_result():
     assert not r.tests[0].passed
 
 
-def test_sys_exit_zero_still_runs_the_tests_and_other_codes_fail():
-    early = PROC.run("import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b", ["assert add(1, 2) == 3"])
-    assert early.ok and not early.passed and "NameError" in early.tests[0].message
-    r = PROC.run("import sys; sys.exit(3)", ["assert True"])
-    assert (r.ok, r.exit_code, r.error) == (False, 3, "SystemExit: 3")
-    assert PROC.run("print('x'); exit()").ok  # site's exit() exists though the child skips site
+def test_sys_exit_before_the_end_is_not_a_pass(ex):
+    early = ex.run("import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b", ["assert add(1, 2) == 3"])
+    assert (early.ok, early.passed, early.completed, early.exit_code) == (False, False, False, 0)
+    assert early.error == "the program called sys.exit(0) before its end, so its tests did not run"
+    assert early.tests[0].message.startswith("not run")
+    # checks carried by the program itself (HumanEval style) cannot be skipped either
+    humaneval = ex.run("def add(a, b):\n    return a - b\nexit()\ndef check(f):\n    assert f(1, 2) == 3\ncheck(add)")
+    assert not humaneval.ok and "sys.exit(None)" in humaneval.error  # exit() exists though -S skips site
+    r = ex.run("import sys; sys.exit(3)", ["assert True"])
+    assert (r.ok, r.exit_code) == (False, 3) and "sys.exit(3)" in r.error
 
 
 def test_os_exit_before_tests_is_not_a_pass(ex):

@@ -11,7 +11,8 @@ and ``agentforge.core.errors`` only.
 Each program runs in a fresh ``python -I`` child (its own session and process group) with an
 empty environment and a fresh temporary work dir that is removed afterwards; tests run after
 the program in the same process, each in its own try/except; a completion marker on a private
-pipe tells a finished run from one that called ``os._exit(0)`` early. Hostile and broken
+pipe tells a run that reached its end from one that left early (``sys.exit()``, ``exit()``,
+``os._exit(0)``), so a program cannot skip its tests, not even checks it carries itself. Hostile and broken
 programs (infinite loops, fork bombs, memory hogs, floods of output, syntax errors,
 ``sys.exit``) come back as an :class:`ExecutionResult`, never as an exception.
 

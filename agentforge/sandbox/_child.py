@@ -14,10 +14,11 @@ dir, then each test in its own try/except in the program's namespace, and report
     {'event': 'done', 'exit': 0}                      the completion marker, written last
     {'event': 'signal', 'signal': 24}                 (namespaces mode) the program died by a signal
 
-stdout and stderr are the program's own. ``sys.exit(0)`` in the program ends the program and the
-tests still run; ``os._exit`` or a crash ends everything before the marker, which the parent
-reads as "did not complete". ``assert a == b`` statements (in tests and in the program) are
-rewritten so that a failure says what each side was, as pytest's assertion rewriting does.
+stdout and stderr are the program's own. ``sys.exit()`` (any code, also ``exit()``),
+``os._exit`` or a crash end everything before the marker, which the parent reads as "did not
+complete": a program cannot skip its tests, including checks it carries itself (HumanEval).
+``assert a == b`` statements (in tests and in the program) are rewritten so that a failure says
+what each side was, as pytest's assertion rewriting does.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main() -> None:
 
     status, error = _run_program(program, module)
     emit(event="program", exit=status, error=error)
-    if status == 0:
+    if error is None:  # ran to its end; sys.exit() ends the run here, without the marker
         for i, test in enumerate(job["tests"]):
             passed, message = _run_test(test, i, module.__dict__)
             emit(event="test", i=i, passed=passed, message=message[:2000])
@@ -88,7 +89,8 @@ def main() -> None:
             stream.flush()
         except Exception:
             pass
-    emit(event="done", exit=status)
+    if error is None or not error.startswith("SystemExit"):
+        emit(event="done", exit=status)
     exit_now(status)  # no waiting on threads the program left running
 
 
@@ -111,7 +113,8 @@ def _fork_from_init(emit) -> None:
 
 
 def _run_program(program: str, module) -> tuple[int, str | None]:
-    """Run the program; returns (exit status, ``"Type: message"`` of an uncaught error or None).
+    """Run the program; returns (exit status, ``"Type: message"`` of an uncaught error or of a
+    ``SystemExit``, or None when it ran to its end).
     After a ``MemoryError`` the program's globals are dropped, and a reserve freed, so that the
     harness has room to report it."""
     reserve = bytearray(4 << 20)
@@ -124,7 +127,7 @@ def _run_program(program: str, module) -> tuple[int, str | None]:
         else:
             print(e.code, file=sys.stderr)
             status = 1
-        return status, None if status == 0 else f"SystemExit: {e.code}"
+        return status, f"SystemExit: {e.code}"
     except BaseException as e:
         if isinstance(e, MemoryError):
             del reserve

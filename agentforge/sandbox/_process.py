@@ -234,6 +234,9 @@ def _result(tests: Sequence[str], limits: Limits, iso: Isolation, rc: int | None
         error = f"the wall-clock limit of {limits.wall_s:g} s was reached"
     elif stopped == "output":
         error = f"the output passed {limits.max_output_bytes} bytes (Limits.max_output_bytes)"
+    elif prog is not None and str(prog.get("error")).startswith("SystemExit"):
+        error = (f"the program called sys.exit({str(prog['error'])[12:]}) before its end"
+                 f"{', so its tests did not run' if tests else ''}")
     elif prog is not None and prog.get("error"):
         error = str(prog["error"])
     elif rc is not None and rc < 0:

@@ -39,7 +39,7 @@ class ExecutionResult(BaseModel):
         tests: one outcome per test given, in order (tests that never ran say why).
         truncated: stdout or stderr went past the cap.
         completed: the harness wrote its completion marker after the program and the tests; False
-            after ``os._exit``, a crash or a kill, whatever the exit status.
+            after ``sys.exit()``, ``os._exit``, a crash or a kill, whatever the exit status.
         error: the program's uncaught exception (``"ZeroDivisionError: division by zero"``) or why
             it did not finish (timeout, signal, early exit); None when it finished cleanly.
         stopped: ``"wall_time"`` or ``"output"`` when the sandbox killed the program, else None.
