@@ -39,6 +39,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from agentforge.agents import AgentSpec, build_agent_spec
+from agentforge.core.stats import paired_difference
 from agentforge.llm import LLM, model_requests_allowed
 from agentforge.search import Budget, Evaluator, RunStore, make_optimizer, write_outputs
 from agentforge.tasks import load_task
@@ -214,19 +215,8 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
 
 
 def paired_vs_baseline(base: set[str], other: set[str], ids: list[str]) -> dict:
-    """Accuracy difference ``other - base`` on the same questions: paired bootstrap 95% CI
-    (questions resampled together) and McNemar's exact p over the discordant questions."""
-    from math import comb
-
-    import numpy as np
-
-    diff = np.array([float(i in other) - float(i in base) for i in ids])
-    idx = np.random.default_rng(0).integers(0, len(ids), size=(10_000, len(ids)))
-    low, high = np.percentile(diff[idx].mean(axis=1), [2.5, 97.5])
-    gain, loss = int((diff > 0).sum()), int((diff < 0).sum())
-    p = min(1.0, 2 * sum(comb(gain + loss, j) for j in range(min(gain, loss) + 1)) / 2 ** (gain + loss))
-    return {"diff": round(float(diff.mean()), 4), "diff_ci": [round(float(low), 4), round(float(high), 4)],
-            "only_this": gain, "only_baseline": loss, "mcnemar_p": round(p, 4)}
+    """Accuracy difference ``other - base`` on the same questions (``paired_difference``)."""
+    return paired_difference([i in base for i in ids], [i in other for i in ids])
 
 
 def plot(rows: list[dict], path: Path) -> None:

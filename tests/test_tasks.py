@@ -39,7 +39,7 @@ def test_bundled_data_is_public_splits_only():
 
 def test_task_names():
     assert TASK_NAMES[:2] == ["gsm8k", "bbh"]
-    assert len(TASK_NAMES) == 29
+    assert len(TASK_NAMES) == 30 and TASK_NAMES[-1] == "humaneval"
     assert "bbh/navigate" in TASK_NAMES and "bbh/word_sorting" in TASK_NAMES
 
 

@@ -136,6 +136,7 @@ class Agent:
         example = state.get("example")
         ctx: dict[str, Any] = {
             "question": state["question"],
+            "persona": self.task.persona,
             "instructions": self.task.instructions_for(example) if example is not None else self.task.instructions,
             "fewshot": self.task.fewshot_for(example) if example is not None else "",
             "draft": state.get("draft", ""),

@@ -24,6 +24,7 @@ class AnswerFormat(Protocol):
 
     name: str
     instructions: str
+    persona: str
     answer_type: str  # "text", or "program" when the answer is a program (HumanEval)
 
     def instructions_for(self, example: Any) -> str: ...

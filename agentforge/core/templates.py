@@ -25,7 +25,7 @@ format), ``fewshot``, ``draft`` (latest answer-bearing output), ``outputs`` (nod
 latest outputs), ``last`` (node id -> first latest output), ``own`` and ``peers`` (with
 ``peers_from``), ``iteration`` (how many times this node ran before), ``sample`` (sample index),
 ``memory`` (retrieved memory text, "" if none), ``candidates`` (vote tie-break only),
-``feedback`` (execution or judge feedback), ``steps``.
+``feedback`` (execution or judge feedback), ``steps``, ``persona`` (the task's system persona).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ _iterations: contextvars.ContextVar[list[int]] = contextvars.ContextVar("templat
 
 NODE_VARIABLES = frozenset({
     "question", "instructions", "fewshot", "draft", "outputs", "last", "iteration", "sample", "memory",
-    "own", "peers", "candidates", "steps", "feedback",
+    "own", "peers", "candidates", "steps", "feedback", "persona",
 })
 """Every variable a template rendered by an agent may use (see the module docstring)."""
 

@@ -33,7 +33,7 @@ from agentforge.search.module_opt import ModuleOptimizer
 from agentforge.search.modules import ModuleOptions, build_module_spec
 from agentforge.search.prompt_opt import PromptOptimizer
 from agentforge.search.result import Archive, Candidate, HistoryEvent, SearchResult
-from agentforge.search.stats import bootstrap_ci
+from agentforge.core.stats import bootstrap_ci
 from agentforge.search.store import RunStore
 from agentforge.search.system_opt import SystemOptimizer
 

@@ -29,7 +29,7 @@ from agentforge.search.backends import LocalBackend
 from agentforge.search.budget import BudgetMeter
 from agentforge.search.scoring import EvalResult, ExampleResult, Objective, example_result
 from agentforge.search.specs import spec_key
-from agentforge.search.stats import bootstrap_ci, mean
+from agentforge.core.stats import bootstrap_ci, mean
 from agentforge.search.store import RunStore
 
 MemoryFactory = Callable[[AgentSpec, LLM, Any], AgentMemory]

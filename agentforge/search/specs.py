@@ -43,12 +43,12 @@ def literal(text: str) -> str:
 
 
 def dummy_context(spec: AgentSpec) -> dict:
-    """A run state holding every variable a node template may read (see agents/prompts.py)."""
+    """A run state holding every variable a node template may read (see core/templates.py)."""
     outs = {n.id: ["(output)"] for n in spec.nodes}
     return {"question": "(question)", "instructions": "(instructions)", "fewshot": "", "draft": "(draft)",
             "outputs": outs, "last": {k: v[0] for k, v in outs.items()}, "iteration": 0, "sample": 0,
             "memory": "", "own": "(own)", "peers": ["(peer)"], "candidates": ["(a)", "(b)"], "steps": [],
-            "feedback": ""}
+            "feedback": "", "persona": "(persona)"}
 
 
 def check_renderable(spec: AgentSpec) -> None:

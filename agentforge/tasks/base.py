@@ -66,6 +66,8 @@ class Task:
     """
 
     default_instructions = "Think step by step, then finish with a line 'Answer: <answer>'."
+    persona = "You are a careful, precise problem solver. Reason step by step."
+    """Who the model should be for this task: ``{{ persona }}`` in the default system prompt."""
     answer_type: Literal["text", "program"] = "text"
 
     def __init__(self, name: str, examples: list[Example], instructions: str | None = None):

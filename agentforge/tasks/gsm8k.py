@@ -33,6 +33,7 @@ class GSM8KTask(Task):
     """
 
     default_instructions = "Solve the problem step by step. Finish with a line 'Answer: <number>'."
+    persona = "You are a careful, precise problem solver. Reason step by step and check your arithmetic."
 
     def extract(self, text: str, example: Example | None = None) -> str | None:
         """Return the final number stated in ``text`` as a canonical string, or ``None``."""

@@ -63,6 +63,7 @@ class HumanEvalTask(Task):
         wall_s: wall-clock limit in seconds for one scoring run (default :data:`WALL_S`).
     """
 
+    persona = "You are an expert Python programmer. You write correct, simple code that passes its tests."
     default_instructions = (
         "Complete the Python function above. Reply with the complete function (its signature, "
         "its body and any imports it needs) in one ```python code block."
