@@ -124,7 +124,7 @@ def test_remote_calls_get_per_sample_seeds_and_no_private_fields(monkeypatch, tm
     from litellm.types.utils import ModelResponse
 
     from agentforge.llm import model_requests_allowed
-    from agentforge.llm.client import sample_seed
+    from agentforge.llm.providers import sample_seed
 
     sent = []
 

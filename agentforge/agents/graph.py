@@ -32,6 +32,7 @@ from agentforge.core.errors import AgentRunError, UserError
 from agentforge.core.settings import settings
 from agentforge.core.templates import render
 from agentforge.judges.base import Judge
+from agentforge.judges.llm_judge import LLMJudge
 from agentforge.llm import LLM
 from agentforge.llm.observers import UsageLedger, observe_calls
 from agentforge.sandbox import Executor, default_executor
@@ -123,8 +124,6 @@ class Agent:
     def judge(self) -> Judge:
         """The judge of ``search`` nodes (created on first use: ``LLMJudge(llm)`` by default)."""
         if self._judge is None:
-            from agentforge.judges.llm_judge import LLMJudge  # litellm-backed; only when needed
-
             self._judge = LLMJudge(self.llm)
         return self._judge
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from agentforge import __version__
 from agentforge.core.errors import AgentForgeError, AgentRunError, ModelError, UserError, exit_code, root_cause
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -34,8 +35,6 @@ def version_text() -> str:
     try:
         return f"agentforge {version('agentforge')}"
     except PackageNotFoundError:  # running from a source tree that was not installed
-        from agentforge import __version__
-
         return f"agentforge {__version__}"
 
 

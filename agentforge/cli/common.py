@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from agentforge.agents import AgentSpec, build_agent_spec
+from agentforge.cli.models import pull_with_progress
 from agentforge.core.errors import ModelNotAvailableError, UnknownNameError, UserError
 from agentforge.core.settings import settings
 from agentforge.llm import models as registry
@@ -58,8 +59,6 @@ def resolve_model(model: str | None, pull: bool = True) -> str:
         except ModelNotAvailableError:
             if not pull or model.endswith(".gguf"):
                 raise
-            from agentforge.cli.models import pull_with_progress
-
             pull_with_progress(model.removeprefix("local/"))
         return model
     if model.startswith("fake/"):

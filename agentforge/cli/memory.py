@@ -9,6 +9,8 @@ from rich.table import Table
 
 from agentforge.cli.app import app, console, handle_errors
 from agentforge.core.errors import UserError
+from agentforge.memory import open_memory
+from agentforge.memory.hygiene import compact
 
 memory_app = typer.Typer(help="Inspect and maintain a memory store (URI: chroma:///path, qdrant:///path, "
                               "qdrant+http://host:6333, memory://).", no_args_is_help=True)
@@ -18,8 +20,6 @@ URI = typer.Argument(..., help="memory URI, e.g. chroma:///home/me/agentforge-me
 
 
 def _open(uri: str):
-    from agentforge.memory import open_memory
-
     return open_memory(uri)
 
 
@@ -76,7 +76,5 @@ def import_(uri: str = URI, path: Path = typer.Argument(..., help="JSONL file to
 def compact_cmd(uri: str = URI, threshold: float = typer.Option(0.95, help="similarity that counts as duplicate"),
                 namespace: str = typer.Option(None)) -> None:
     """Merge near-duplicate records and prune retired insights."""
-    from agentforge.memory.hygiene import compact
-
     report = compact(_open(uri), threshold=threshold, namespace=namespace)
     console.print(f"merged {report['merged']} near-duplicates, pruned {report['pruned']} retired insights")

@@ -15,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agentforge.cli.app import app, console, err_console, handle_errors
 from agentforge.cli.common import resolve_model, resolve_spec
 from agentforge.core.errors import UserError
+from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
+from agentforge.search import Budget, Objective, make_backend, make_optimizer
+from agentforge.search.report import write_checkpoint, write_outputs
 from agentforge.tasks import load_task
 
 LEVEL_HELP = "prompt (instructions, demos), module (AgentSquare slots) or system (new AgentSpec graphs)"
@@ -65,10 +68,6 @@ def optimize(
     resume: bool = typer.Option(False, "--resume", help="continue the search stored in --out"),
 ) -> None:
     """Search for a better agent; writes summary, best spec, archive, history, plots and report.html."""
-    from agentforge.judges.factory import make_judge
-    from agentforge.search import Budget, Objective, make_backend, make_optimizer
-    from agentforge.search.report import write_checkpoint, write_outputs
-
     if cost_unit not in ("tokens", "usd"):
         raise UserError(f"--cost-unit must be tokens or usd, got {cost_unit!r}")
     the_task, trainset, valset = _split(task, data, train, val, offset)

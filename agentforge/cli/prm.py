@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from pathlib import Path
@@ -11,7 +10,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from agentforge.cli.app import app, console, handle_errors
+from agentforge.cli.common import resolve_model
+from agentforge.core.aio import run_sync
 from agentforge.core.errors import UserError
+from agentforge.core.extras import require
+from agentforge.llm import LLM
+from agentforge.prm.data import load_champ, read_stepwise
+from agentforge.prm.eval import evaluate_judge, make_judge
+from agentforge.prm.label import alabel_task
+from agentforge.tasks import load_task
 
 prm_app = typer.Typer(help="Process reward models: serve, label data (Math-Shepherd), train, evaluate.",
                       no_args_is_help=True)
@@ -38,6 +45,8 @@ def serve_cmd(
     max_tokens_per_batch: int = typer.Option(8192, "--max-tokens-per-batch", help="tokens per forward pass"),
 ) -> None:
     """Serve a PRM over HTTP (POST /score, GET /health) with cross-request batching."""
+    for module, extra in (("torch", "prm"), ("transformers", "prm"), ("fastapi", "serve"), ("uvicorn", "serve")):
+        require(module, extra, "agentforge prm serve")
     from agentforge.judges.prm import PRMJudge
     from agentforge.judges.server import serve
 
@@ -69,10 +78,6 @@ def label_cmd(
 
     Writes TRL stepwise JSONL (prompt, completions, labels); rerun the same command to resume.
     """
-    from agentforge.cli.common import resolve_model
-    from agentforge.prm.label import alabel_task
-    from agentforge.llm import LLM
-    from agentforge.tasks import load_task
 
     the_task = load_task(task, data=data, limit=limit, offset=offset)
     llm = LLM(model=resolve_model(model), seed=seed, max_tokens=max_tokens, cache=not no_cache)
@@ -87,7 +92,7 @@ def label_cmd(
             progress.update(bar, completed=s.questions + s.skipped + s.failed, steps=s.steps, pos=pos,
                             calls=s.completions)
 
-        stats = asyncio.run(alabel_task(the_task, llm, out, samples=samples, completions=completions, soft=soft,
+        stats = run_sync(alabel_task(the_task, llm, out, samples=samples, completions=completions, soft=soft,
                                         temperature=temperature, concurrency=concurrency, on_question=on_question))
     console.print(f"labeled {stats.questions} questions ({stats.skipped} already done, {stats.failed} failed): "
                   f"{stats.solutions} solutions, {stats.steps} steps, {stats.positive} positive, "
@@ -108,6 +113,8 @@ def train_cmd(
     device: str = typer.Option(None), seed: int = typer.Option(0),
 ) -> None:
     """Train a PRM (Qwen2.5-Math-PRM layout: 2-way head at each <extra_0>) on stepwise data."""
+    require("torch", "prm", "agentforge prm train")
+    require("transformers", "prm", "agentforge prm train")
     from agentforge.prm.train import train_prm
 
     with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
@@ -139,8 +146,6 @@ def eval_cmd(
     out: Path = typer.Option(None, help="also write the report as JSON here"),
 ) -> None:
     """Step AUROC and ProcessBench first-error F1 of a judge on labeled steps."""
-    from agentforge.prm.data import load_champ, read_stepwise
-    from agentforge.prm.eval import evaluate_judge, make_judge
 
     if (data is None) == (not champ):
         raise UserError("give exactly one of --data FILE.jsonl or --champ")

@@ -16,6 +16,8 @@ from agentforge.cli.common import (AGENTS, BEAM_WIDTH, EVALUATOR, EXPANSIONS, LO
 from agentforge.core.aio import run_sync
 from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
+from agentforge.memory import open_memory
+from agentforge.memory.learning import MemoryLearner
 from agentforge.runner import Runner
 from agentforge.tasks import TASK_NAMES, load_task
 
@@ -93,9 +95,6 @@ def run(
 
 
 def _learner(uri: str, learn: str, llm: LLM, namespace: str):
-    from agentforge.memory import open_memory
-    from agentforge.memory.learning.learner import MemoryLearner
-
     kinds = [k.strip() for k in learn.split(",") if k.strip()]
     return MemoryLearner(open_memory(uri), llm, namespace=namespace.split("/")[0], learn=kinds)
 

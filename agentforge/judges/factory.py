@@ -8,6 +8,9 @@ from agentforge.core.errors import UnknownNameError
 from agentforge.core.extras import require
 from agentforge.core.settings import settings
 from agentforge.judges.base import Judge
+from agentforge.judges.http import HTTPJudge
+from agentforge.judges.llm_judge import LLMJudge
+from agentforge.judges.verifier import VerifierJudge
 
 JUDGE_KINDS = ("llm", "verifier", "prm:DIR", "http://HOST:PORT[/path]")
 
@@ -32,12 +35,8 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge:
         UnknownNameError: an unknown spec (lists the valid forms).
     """
     if spec == "llm":
-        from agentforge.judges.llm_judge import LLMJudge
-
         return LLMJudge(llm)
     if spec == "verifier":
-        from agentforge.judges.verifier import VerifierJudge
-
         return VerifierJudge.for_task(task)
     if spec.startswith("prm:"):
         require("torch", "prm", "the PRM judge")
@@ -46,8 +45,6 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge:
 
         return PRMJudge(spec[4:], trust_remote_code=settings().trust_remote_code)
     if spec.startswith(("http://", "https://", "vllm+http://", "vllm+https://")):
-        from agentforge.judges.http import HTTPJudge
-
         secret = settings().judge_token
         token = secret.get_secret_value() if secret is not None else None
         if spec.startswith("vllm+"):

@@ -24,6 +24,7 @@ from agentforge.core.settings import offline_env
 from agentforge.llm import fake, local
 from agentforge.llm.cache import CompletionCache, cache_enabled, cache_key
 from agentforge.llm.observers import active_observers
+from agentforge.llm.providers import sample_seed
 from agentforge.llm.types import Completion, Message, Usage
 
 offline_env("litellm")  # litellm fetches a price map from the internet on import unless told not to
@@ -57,12 +58,6 @@ def _retryable(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None)
     return isinstance(exc, litellm.APIError) and isinstance(status, int) and status >= 500
 
-
-def sample_seed(seed: int | None, sample_index: int) -> int | None:
-    """The seed of sample ``sample_index`` derived from a base seed (None stays None)."""
-    if seed is None:
-        return None
-    return (int(seed) * 1_000_003 + sample_index) % (2**31 - 1)
 
 _SEMAPHORES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = (
     weakref.WeakKeyDictionary()

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentforge.core.errors import UnknownNameError
 from agentforge.llm.providers import SyncProvider, as_litellm_error, fill_response, register_provider
 
 PROVIDER = "fake"
@@ -103,8 +104,6 @@ def _lookup(model: str) -> FunctionModel:
     try:
         return _FUNCTIONS[name]
     except KeyError:
-        from agentforge.core.errors import UnknownNameError
-
         raise UnknownNameError("fake model", name, _FUNCTIONS) from None
 
 

@@ -27,7 +27,8 @@ import litellm
 from agentforge.core.errors import UserError
 from agentforge.core.extras import require
 from agentforge.core.settings import settings
-from agentforge.llm.providers import SyncProvider, register_provider
+from agentforge.llm.models import resolve_model_path
+from agentforge.llm.providers import SyncProvider, register_provider, sample_seed
 
 PROVIDER = "local"
 _ENGINES: dict[Path, "_Engine"] = {}
@@ -58,8 +59,6 @@ def get_engine(model: str) -> _Engine:
         UnknownNameError: not a registered name and not a .gguf path.
         ModelNotAvailableError: registered but not pulled; the message gives the pull command.
     """
-    from agentforge.llm.models import resolve_model_path
-
     path = resolve_model_path(model).resolve()
     with _ENGINES_LOCK:
         if path not in _ENGINES:
@@ -68,8 +67,6 @@ def get_engine(model: str) -> _Engine:
 
 
 def _sample_seed(params: dict[str, Any]) -> int:
-    from agentforge.llm.client import sample_seed
-
     extra = params.get("extra_body") or {}
     base = params.get("seed")
     seed = sample_seed(0 if base is None else int(base), int(extra.get("sample_index", 0)))

@@ -61,6 +61,13 @@ def fill_response(
     return model_response
 
 
+def sample_seed(seed: int | None, sample_index: int) -> int | None:
+    """The seed of sample ``sample_index`` derived from a base seed (None stays None)."""
+    if seed is None:
+        return None
+    return (int(seed) * 1_000_003 + sample_index) % (2**31 - 1)
+
+
 def as_litellm_error(exc: BaseException, model: str, provider: str) -> BaseException:
     """Map an exception raised inside an in-process provider for litellm.
 

@@ -25,6 +25,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from agentforge.core.errors import UnknownNameError, UserError
 from agentforge.memory.base import MemoryStore
+from agentforge.memory.chroma import ChromaMemory
+from agentforge.memory.inmemory import InMemoryMemory
+from agentforge.memory.qdrant import QdrantMemory
 from agentforge.memory.embeddings import EmbedderLike
 
 ENTRY_POINT_GROUP = "agentforge.memory_backends"
@@ -41,22 +44,16 @@ def _path_and_options(uri: str) -> tuple[str | None, dict[str, str]]:
 
 
 def _chroma(uri: str, embedder: EmbedderLike | None = None) -> MemoryStore:
-    from agentforge.memory.chroma import ChromaMemory
-
     path, options = _path_and_options(uri)
     return ChromaMemory(path, embedder, collection=options.get("collection", "agentforge"))
 
 
 def _qdrant(uri: str, embedder: EmbedderLike | None = None) -> MemoryStore:
-    from agentforge.memory.qdrant import QdrantMemory
-
     path, options = _path_and_options(uri)
     return QdrantMemory(path=path, embedder=embedder, collection=options.get("collection", "agentforge"))
 
 
 def _qdrant_server(uri: str, embedder: EmbedderLike | None = None) -> MemoryStore:
-    from agentforge.memory.qdrant import QdrantMemory
-
     parts = urlsplit(uri)
     if not parts.netloc:
         raise UserError(f"{uri!r}: a Qdrant server URI needs a host, e.g. qdrant+http://localhost:6333")
@@ -66,8 +63,6 @@ def _qdrant_server(uri: str, embedder: EmbedderLike | None = None) -> MemoryStor
 
 
 def _memory(uri: str, embedder: EmbedderLike | None = None) -> MemoryStore:
-    from agentforge.memory.inmemory import InMemoryMemory
-
     path, _ = _path_and_options(uri)
     return InMemoryMemory(path, embedder)
 

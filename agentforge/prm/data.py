@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.core.errors import DataFormatError, UserError
+from agentforge.core.settings import settings
 from agentforge.judges.steps import split_steps
 
 CHAMP_PACKAGE, CHAMP_VERSION = "champ-dataset", "1.0.0"
@@ -135,9 +136,7 @@ def split_records(records: list[dict], held_out: float = 0.2, seed: int = 0) -> 
 
 
 def _cache_dir() -> Path:
-    from agentforge.llm.models import home
-
-    return home() / "data" / "champ"
+    return settings().home_dir / "data" / "champ"
 
 
 def champ_json(cache_dir: str | Path | None = None) -> bytes:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from agentforge.core.errors import UserError
 from agentforge.judges.base import Judge
+from agentforge.judges.http import HTTPJudge
 from agentforge.prm.data import first_error
 
 
@@ -172,8 +173,6 @@ def make_judge(spec: str, *, token: str | None = None, device: str | None = None
 
         return PRMJudge(spec[4:], device=device)
     if spec.startswith(("http://", "https://")):
-        from agentforge.judges.http import HTTPJudge
-
         return HTTPJudge(spec, token=token)
     raise UserError(f"unknown judge {spec!r}; use prm:<model folder> or http(s)://host:port "
                     "(a server started by `agentforge prm serve`)")

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentforge.core.errors import ModelError, UserError
+from agentforge.core.errors import DataFormatError, ModelError, UserError
 from agentforge.prm.data import append_records, check_record
 from agentforge.judges.steps import SplitMode, split_steps
 
@@ -110,8 +110,6 @@ def done_ids(path: str | Path) -> set[str]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                from agentforge.core.errors import DataFormatError
-
                 raise DataFormatError(str(path), n, f"not valid JSON ({exc.msg})") from None
             ids.add(str(check_record(rec, str(path), n).get("id", rec["prompt"])))
     return ids

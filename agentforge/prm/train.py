@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from agentforge.core.errors import UserError
+from agentforge.judges.prm import resolve_device
 from agentforge.judges.prm_batching import encode, pad
 from agentforge.prm.data import check_record, read_stepwise
 from agentforge.judges.prm_formats import CHATML, PRMFormat, render, write_marker
@@ -133,8 +134,6 @@ def train_prm(data: str | Path | list[dict], base: str | Path, out: str | Path, 
         UserError: no usable records, bad hyper-parameters, an unloadable base (see ``load_base``).
         DataFormatError: a malformed record.
     """
-    from agentforge.judges.prm import resolve_device
-
     if epochs <= 0 or lr <= 0 or batch_size < 1 or max_length < 8:
         raise UserError(f"need epochs > 0, lr > 0, batch_size >= 1, max_length >= 8; got {epochs}, {lr}, "
                         f"{batch_size}, {max_length}")

@@ -23,17 +23,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentforge.core.errors import UnknownNameError
+from agentforge.core.errors import BudgetExceeded, UnknownNameError
+from agentforge.core.stats import bootstrap_ci
+from agentforge.search import report
 from agentforge.search.backends import LocalBackend, RayBackend, make_backend
 from agentforge.search.base import Optimizer
-from agentforge.core.errors import BudgetExceeded
 from agentforge.search.budget import Budget, BudgetMeter, MeteredLLM
 from agentforge.search.evaluator import EvalResult, Evaluator, ExampleResult, Objective, default_memory_factory
 from agentforge.search.module_opt import ModuleOptimizer
 from agentforge.search.modules import ModuleOptions, build_module_spec
 from agentforge.search.prompt_opt import PromptOptimizer
 from agentforge.search.result import Archive, Candidate, HistoryEvent, SearchResult
-from agentforge.core.stats import bootstrap_ci
 from agentforge.search.store import RunStore
 from agentforge.search.system_opt import SystemOptimizer
 
@@ -54,9 +54,7 @@ def make_optimizer(level: str, task: Any, llm: Any, **options: Any) -> Optimizer
 
 def write_outputs(result: SearchResult, out: Any, plots: bool = True) -> dict[str, Any]:
     """Write summary.json, best.json, archive.json, history.json, plots and report.html to ``out``."""
-    from agentforge.search.report import write_outputs as _write
-
-    return _write(result, out, plots=plots)
+    return report.write_outputs(result, out, plots=plots)
 
 
 __all__ = ["Archive", "Budget", "BudgetExceeded", "BudgetMeter", "Candidate", "EvalResult", "Evaluator",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.core.errors import DataFormatError, UserError
+from agentforge.sandbox import Limits, run_program  # programs run in a separate process, never here
 from agentforge.tasks.base import Example, Task
 from agentforge.tasks.docstring_tests import visible_tests
 from agentforge.tasks.extraction import extract_code
@@ -120,8 +121,6 @@ class HumanEvalTask(Task):
         """
         if prediction is None or not prediction.strip():
             return False
-        from agentforge.sandbox import Limits, run_program  # a separate process; never exec here
-
         program, tests = self.harness(prediction, example)
         return bool(run_program(program, tests, limits=Limits(wall_s=self.wall_s, cpu_s=self.wall_s)).passed)
 
