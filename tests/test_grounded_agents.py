@@ -7,6 +7,7 @@ import pytest
 
 from agentforge.agents import Agent, AgentSpec, build_agent_spec, run_example
 from agentforge.core.errors import SpecValidationError
+from agentforge.judges import make_judge
 from agentforge.llm import LLM, FunctionModel
 from agentforge.tasks import load_task
 
@@ -131,3 +132,42 @@ def _run(agent, example):
     from agentforge.core.aio import run_sync
 
     return run_sync(run_example(agent, example))
+
+
+def test_execution_judge_scores_programs_by_visible_tests_only(humaneval):
+    from agentforge.judges import ExecutionJudge
+
+    ex = humaneval.examples[2]
+    judge = ExecutionJudge(humaneval)
+    right = judge.score(ex.question, [fenced(ex.gold)], example=ex)
+    wrong = judge.score(ex.question, [fenced("def truncate_number(number):\n    return number")], example=ex)
+    assert right.scores == [1.0] and wrong.scores == [0.0]
+    assert "expected 0.5" in wrong.feedback and right.usage.calls == 0
+
+
+def test_execution_judge_checks_answers_against_one_program_per_question(gsm8k):
+    from agentforge.judges import ExecutionJudge
+
+    ex = gsm8k.examples[0]
+    fm = FunctionModel(lambda m, i: fenced("def solution():\n    return 48 + 48 / 2"))
+    judge = ExecutionJudge(gsm8k, LLM(model=fm))
+    results = judge.score_batch([(ex.question, ["work", "Answer: 72"]), (ex.question, ["Answer: 70"])],
+                                examples=[ex, ex])
+    assert results[0].scores[-1] == 1.0 and results[1].scores == [0.0] and len(fm.calls) == 1
+    assert "computed 72" in results[0].feedback and results[0].usage.calls + results[1].usage.calls == 1
+    broken = ExecutionJudge(gsm8k, LLM(model=lambda m, i: fenced("raise SystemExit(3)")))
+    assert broken.score(ex.question, ["Answer: 72"], example=ex).scores == [0.5]  # no evidence either way
+
+
+def test_best_of_n_picks_by_execution_without_gold(gsm8k):
+    ex = gsm8k.examples[0]
+
+    def model(messages, info):
+        if "computes the answer" in messages[-1]["content"]:
+            return fenced("def solution():\n    return 72")
+        return f"Work.\nAnswer: {[70, 72, 75][info.sample_index % 3]}"
+
+    fm = FunctionModel(model)
+    agent = Agent("best-of-n", LLM(model=fm), gsm8k, n=3, judge=make_judge("execution", LLM(model=fm), gsm8k))
+    assert agent.run_sync(ex).answer == "72"
+

@@ -28,6 +28,7 @@ from agentforge.agents.spec import ExecuteSpec, NodeSpec
 from agentforge.core.aio import gather_or_cancel
 from agentforge.sandbox import ExecutionResult, Limits
 from agentforge.tasks.extraction import extract_code
+from agentforge.tasks.programs import printed_answer, with_entry_call
 
 if TYPE_CHECKING:
     from agentforge.agents.graph import Agent
@@ -42,11 +43,7 @@ def program_of(agent: "Agent", text: str, example: Any) -> str | None:
         code = agent.task.extract(text, example)
     else:
         code = extract_code(text)
-    if not code:
-        return None
-    if "def solution(" in code and code.count("solution(") == code.count("def solution("):
-        code += "\n\nprint(solution())\n"
-    return code
+    return with_entry_call(code) if code else None
 
 
 def tests_in(text: str) -> list[str]:
@@ -56,13 +53,8 @@ def tests_in(text: str) -> list[str]:
 
 
 def answer_of(agent: "Agent", result: ExecutionResult, example: Any) -> str | None:
-    """The answer a program printed: its last non-empty stdout line, read by the task."""
-    if not result.ok:
-        return None
-    lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
-    if not lines:
-        return None
-    return agent.task.extract(lines[-1], example) or agent.task.normalize(lines[-1], example) or None
+    """The answer a program printed (None when it failed): see ``printed_answer``."""
+    return printed_answer(agent.task, result.stdout, example) if result.ok else None
 
 
 async def run_execute(agent: "Agent", node: NodeSpec, state: RunState) -> dict:

@@ -8,18 +8,21 @@ from agentforge.core.errors import UnknownNameError
 from agentforge.core.extras import require
 from agentforge.core.settings import settings
 from agentforge.judges.base import Judge
+from agentforge.judges.execution import ExecutionJudge
 from agentforge.judges.http import HTTPJudge
 from agentforge.judges.llm_judge import LLMJudge
 from agentforge.judges.verifier import VerifierJudge
 
-JUDGE_KINDS = ("llm", "verifier", "prm:DIR", "http://HOST:PORT[/path]")
+JUDGE_KINDS = ("llm", "execution", "verifier", "prm:DIR", "http://HOST:PORT[/path]")
 
 
 def make_judge(spec: str, llm: Any, task: Any) -> Judge:
     """The judge named by ``spec``.
 
     Args:
-        spec: ``llm`` (the task model grades each step), ``verifier`` (the task's exact answer
+        spec: ``llm`` (the task model grades each step), ``execution`` (programs run in the
+            sandbox: visible tests for code tasks, agreement with a model-written checking
+            program for answer tasks; no gold needed), ``verifier`` (the task's exact answer
             check against the example's gold: an oracle, for measuring upper bounds),
             ``prm:DIR`` (a local PRM folder; set ``AGENTFORGE_TRUST_REMOTE_CODE=1`` for folders
             that ship model code, such as Qwen2.5-Math-PRM), or an ``http(s)://`` URL of ``agentforge prm
@@ -36,6 +39,8 @@ def make_judge(spec: str, llm: Any, task: Any) -> Judge:
     """
     if spec == "llm":
         return LLMJudge(llm)
+    if spec == "execution":
+        return ExecutionJudge(task, llm)
     if spec == "verifier":
         return VerifierJudge.for_task(task)
     if spec.startswith("prm:"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from typing import Any
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -110,3 +111,20 @@ def complete_program(code: str, prompt: str, entry_point: str) -> str:
     if defines_function(candidate, entry_point):
         return candidate.rstrip()
     return code
+
+
+def with_entry_call(code: str, entry: str = "solution") -> str:
+    """``code`` with ``print(entry())`` appended when it defines ``entry`` but never calls it
+    (program-aided answers: "define solution() that returns the answer")."""
+    if f"def {entry}(" in code and code.count(f"{entry}(") == code.count(f"def {entry}("):
+        return code + f"\n\nprint({entry}())\n"
+    return code
+
+
+def printed_answer(task: Any, stdout: str, example: Any = None) -> str | None:
+    """The answer a program printed: its last non-empty output line, read by ``task`` (its
+    extraction, else its normalization); None when it printed nothing usable."""
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    return task.extract(lines[-1], example) or task.normalize(lines[-1], example) or None
