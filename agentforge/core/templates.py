@@ -135,6 +135,19 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
             _too_big(len(left) + _format_widths(left), "%-formatting")
         return super().call_binop(context, operator, left, right)
 
+    def wrap_str_format(self, value: Any):
+        """``str.format``/``format_map`` as the sandbox wraps them, with the width check first."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        owner = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            _checked_str_call(owner, "format", args, kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked
+
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
@@ -201,8 +214,8 @@ def _where(ref: str) -> str:
     return ref if ref.startswith("@") else f"inline template {ref[:60]!r}"
 
 
-def check_template(ref: str, variables: frozenset[str] = NODE_VARIABLES) -> None:
-    """Parse ``ref`` and check it uses only ``variables``.
+def check_template(ref: str, variables: frozenset[str] | None = NODE_VARIABLES) -> None:
+    """Parse ``ref`` and check it uses only ``variables`` (None: parse only).
 
     Raises:
         UnknownNameError: ``@name`` with no such bundled file.
@@ -211,6 +224,8 @@ def check_template(ref: str, variables: frozenset[str] = NODE_VARIABLES) -> None
     """
     source = template_source(ref)
     _compiled(source)
+    if variables is None:
+        return
     unknown = meta.find_undeclared_variables(_ENV.parse(source)) - variables
     if unknown:
         raise TemplateError(f"{_where(ref)}: unknown template variable(s) {sorted(unknown)}; "
