@@ -142,6 +142,175 @@ def test_unreachable_server():
         HTTPJudge(url, timeout=2).score("q", ["a"])
 
 
+# -- per-request caps -------------------------------------------------------------------------
+def test_item_and_token_caps_refuse_before_scoring():
+    judge = Recording(VerifierJudge(lambda t, ex: True), delay=0)
+    with BackgroundServer(judge, max_items_per_request=3, max_tokens_per_request=100) as server:
+        assert server.app.state.token_counting == "estimated as characters / 4"  # no tokenizer
+        remote = HTTPJudge(server.url, max_items_per_request=10)
+        with pytest.raises(UserError, match=r"413.*4 items.*limit of 3 items.*max_items_per_request=3"):
+            remote.score_batch([("q", ["a"])] * 4)
+        with pytest.raises(UserError, match=r"413.*126 tokens \(estimated as characters / 4\).*limit of 100 tokens"
+                                            r".*max_tokens_per_request=100"):
+            remote.score("q", ["x" * 500, "y"])  # 502 characters -> ceil(502 / 4) = 126
+        r = httpx.post(server.url + "/score", json={"items": [{"question": "q", "steps": []}] * 5})
+        assert r.status_code == 413 and (r.json()["cap"], r.json()["limit"], r.json()["got"]) == \
+            ("max_items_per_request", 3, 5)
+        assert judge.calls == []  # refused before anything was scored
+        assert [x.scores for x in remote.score_batch([("q", ["x" * 132])] * 3)] == [[1.0]] * 3  # 100 tokens
+        assert judge.calls == [3]
+
+
+def test_token_cap_counts_with_the_judges_tokenizer(prm):
+    items = random_items(3, seed=5)
+    exact = sum(len(prm.tokenizer(t, add_special_tokens=False)["input_ids"]) for q, s in items for t in (q, *s))
+    estimate = math.ceil(sum(len(q) + sum(map(len, s)) for q, s in items) / 4)
+    assert exact != estimate
+    with BackgroundServer(prm, max_tokens_per_request=exact - 1) as server:
+        assert server.app.state.token_counting == "counted with the judge's tokenizer"
+        remote = HTTPJudge(server.url)
+        with pytest.raises(UserError, match=rf"413.*{exact} tokens \(counted with the judge's tokenizer\).*"
+                                            rf"max_tokens_per_request={exact - 1}"):
+            remote.score_batch(items)
+        assert len(remote.score_batch(items[:2])) == 2
+
+
+def test_http_judge_explains_422():
+    remote = HTTPJudge("http://127.0.0.1:1")
+    with pytest.raises(UserError, match=r"422: bad request body: items.*same protocol version"):
+        remote._check_status(httpx.Response(422, json={"detail": "bad request body: items missing"}))
+    with pytest.raises(UserError, match=r"413.*server cap max_request_bytes=10.*--max-request-bytes"):
+        remote._check_status(httpx.Response(413, json={"detail": "too big", "cap": "max_request_bytes",
+                                                       "limit": 10, "got": 11}))
+
+
+# -- fair scheduling ---------------------------------------------------------------------------
+class PerItem(SyncBatchJudge):
+    """Costs ``per_item`` seconds per item; scores every step of item ``(str(i), steps)`` as
+    ``i / 1e6``, so that the order of results can be checked; question "bad" raises."""
+
+    def __init__(self, per_item: float):
+        self.per_item, self.batches = per_item, []
+
+    def score_steps(self, items):
+        self.batches.append([q for q, _ in items])
+        time.sleep(self.per_item * len(items))
+        if any(q == "bad" for q, _ in items):
+            raise UserError("question 'bad' is not allowed")
+        return [[int(q) / 1e6] * len(s) for q, s in items]
+
+
+def test_small_request_is_not_stuck_behind_a_huge_one():
+    judge = PerItem(0.0005)
+    big = [(str(i), ["s"]) for i in range(1, 2001)]  # about 1 s of scoring
+    done = {}
+    with BackgroundServer(judge, max_batch_items=100, max_items_per_request=5000) as server:
+        def send_big():
+            done["big_scores"] = HTTPJudge(server.url, max_items_per_request=5000).score_batch(big)
+            done["big"] = time.monotonic()
+
+        thread = threading.Thread(target=send_big)
+        thread.start()
+        while not judge.batches:  # the big request is being scored
+            time.sleep(0.002)
+        t0 = time.monotonic()
+        small = HTTPJudge(server.url).score("7777", ["a", "b"])
+        done["small"] = time.monotonic()
+        thread.join(60)
+    assert small.scores == [0.007777, 0.007777]
+    assert done["small"] < done["big"] and done["small"] - t0 < 0.5
+    assert [r.scores for r in done["big_scores"]] == [[i / 1e6] for i in range(1, 2001)]  # in order
+    assert max(map(len, judge.batches)) <= 100
+    merged = [b for b in judge.batches if "7777" in b]
+    assert len(merged) == 1 and len(merged[0]) > 1  # the small request shared a batch with the big one
+
+
+def test_a_failing_chunk_fails_only_its_request():
+    judge = PerItem(0.0002)
+    bad = [(str(i), ["s"]) for i in range(300)]
+    bad[150] = ("bad", ["s"])
+    with BackgroundServer(judge, max_batch_items=50, max_batch_wait_ms=30) as server:
+        remote = HTTPJudge(server.url, max_items_per_request=1000)
+
+        async def both():
+            return await asyncio.gather(remote.ascore_batch(bad), remote.ascore_batch([("5", ["a"])] * 3),
+                                        return_exceptions=True)
+
+        failed, good = asyncio.run(both())
+    assert isinstance(failed, UserError) and "not allowed" in str(failed)
+    assert [r.scores for r in good] == [[5e-6]] * 3
+    assert not any("299" in b for b in judge.batches)  # the rest of the failed request was dropped
+
+
+# -- docs, token, bind address -----------------------------------------------------------------
+def test_docs_off_by_default_and_behind_the_token():
+    ok = VerifierJudge(lambda t, ex: True)
+    pages = ("/docs", "/redoc", "/openapi.json")
+    with BackgroundServer(ok) as server:
+        assert [httpx.get(server.url + p).status_code for p in pages] == [404] * 3
+    with BackgroundServer(ok, docs=True, token="s3cret") as server:
+        assert [httpx.get(server.url + p).status_code for p in pages] == [401] * 3
+        auth = {"Authorization": "Bearer s3cret"}
+        assert [httpx.get(server.url + p, headers=auth).status_code for p in pages] == [200] * 3
+        assert "/score" in httpx.get(server.url + "/openapi.json", headers=auth).json()["paths"]
+
+
+def test_load_token(tmp_path):
+    from agentforge.judges.server_checks import load_token
+
+    f = tmp_path / "token"
+    f.write_text("  s3cret\n")
+    assert load_token(f, env={}) == "s3cret"
+    assert load_token(None, env={"AGENTFORGE_JUDGE_TOKEN": "abc "}) == "abc"
+    assert load_token(None, env={}) is None
+    for path, env, msg in [(tmp_path / "nope", {}, "does not exist"), (tmp_path, {}, "cannot read token file"),
+                           (None, {"AGENTFORGE_JUDGE_TOKEN": " "}, "AGENTFORGE_JUDGE_TOKEN is empty"),
+                           (f, {"AGENTFORGE_JUDGE_TOKEN": "x"}, "both --token-file")]:
+        with pytest.raises(UserError, match=msg):
+            load_token(path, env=env)
+    f.write_text("\n")
+    with pytest.raises(UserError, match="is empty"):
+        load_token(f, env={})
+    f.write_text("two words")
+    with pytest.raises(UserError, match="printable ASCII without spaces"):
+        load_token(f, env={})
+
+
+def test_bind_address_checked_before_binding():
+    from agentforge.judges.server import serve
+    from agentforge.judges.server_checks import check_bind_address
+
+    for host in ("127.0.0.1", "::1", "0.0.0.0", "localhost"):
+        check_bind_address(host, 8000)
+    for host, port, msg in [("127.0.0.1", 0, "1-65535"), ("127.0.0.1", 65536, "1-65535"),
+                            ("not a host", 80, "IP address"), ("300.1.2.3", 80, "IP address")]:
+        with pytest.raises(UserError, match=msg):
+            check_bind_address(host, port)
+    with pytest.raises(UserError, match="1-65535"):
+        serve(VerifierJudge(lambda t, ex: True), port=70000)
+
+
+def test_cli_serve_checks_options_before_loading(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from agentforge.cli.app import _register, app
+
+    _register()
+    monkeypatch.delenv("AGENTFORGE_JUDGE_TOKEN", raising=False)
+
+    def serve(*args):
+        return CliRunner().invoke(app, ["prm", "serve", "--model", str(tmp_path / "none"), *args])
+
+    r = serve("--port", "70000")
+    assert r.exit_code == 2 and "port must be an integer in 1-65535, got 70000" in r.output
+    r = serve("--host", "bad host")
+    assert r.exit_code == 2 and "host must be an IP address" in r.output
+    r = serve("--token-file", str(tmp_path / "missing"))
+    assert r.exit_code == 2 and "token file" in r.output and "does not exist" in r.output
+    r = serve("--token", "t")  # deprecated alias: works (here: fails later, on the missing model), warns
+    assert r.exit_code == 2 and "--token is deprecated" in r.output and "PRM folder" in r.output
+
+
 # -- vLLM pooling protocol --------------------------------------------------------------------
 def fake_vllm(rows_per_prompt=None):
     """A stand-in for vLLM's /pooling: one [p_wrong, p_right] row per <extra_0> in each prompt."""

@@ -34,17 +34,43 @@ def _fmt(x: float | None) -> str:
 def serve_cmd(
     model: Path = typer.Option(..., help="local PRM folder (Hugging Face layout)"),
     host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
-    port: int = typer.Option(8000),
-    token: str = typer.Option(None, envvar="AGENTFORGE_JUDGE_TOKEN",
-                              help="require 'Authorization: Bearer TOKEN' (or $AGENTFORGE_JUDGE_TOKEN)"),
+    port: int = typer.Option(8000, help="TCP port, 1-65535"),
+    token_file: Path = typer.Option(None, "--token-file",
+                                    help="file holding the bearer token to require (else $AGENTFORGE_JUDGE_TOKEN; "
+                                         "neither: no token)"),
+    token: str = typer.Option(None, "--token", hidden=True,
+                              help="deprecated: visible to other users in the process list"),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", envvar="AGENTFORGE_TRUST_REMOTE_CODE",
                                            help="allow the model folder's own code (Qwen2.5-Math-PRM needs it)"),
-    max_request_bytes: int = typer.Option(4 * 1024 * 1024, "--max-request-bytes", help="larger bodies get 413"),
+    max_request_bytes: int = typer.Option(4 * 1024 * 1024, "--max-request-bytes", min=1,
+                                          help="larger bodies get 413"),
+    max_items_per_request: int = typer.Option(1024, "--max-items-per-request", min=1,
+                                              help="requests with more items get 413"),
+    max_tokens_per_request: int = typer.Option(1024 * 1024, "--max-tokens-per-request", min=1,
+                                               help="requests with more tokens (question + steps, counted with the "
+                                                    "PRM's tokenizer) get 413"),
+    max_batch_items: int = typer.Option(256, "--max-batch-items", min=1,
+                                        help="most items per scoring call, merged across requests"),
+    docs: bool = typer.Option(False, "--docs", help="serve /docs, /redoc, /openapi.json (behind the token)"),
     device: str = typer.Option(None, help="cuda, cpu, cuda:1 ... (default: CUDA if available)"),
     format: str = typer.Option(None, help="force the PRM format (qwen-prm, math-shepherd, rlhflow)"),
     max_tokens_per_batch: int = typer.Option(8192, "--max-tokens-per-batch", help="tokens per forward pass"),
 ) -> None:
-    """Serve a PRM over HTTP (POST /score, GET /health) with cross-request batching."""
+    """Serve a PRM over HTTP (POST /score, GET /health) with fair cross-request batching.
+
+    The bearer token comes from --token-file or $AGENTFORGE_JUDGE_TOKEN (--token is deprecated).
+    Host, port and token are checked before the model loads and before anything binds.
+    """
+    from agentforge.judges.server_checks import check_bind_address, load_token
+
+    check_bind_address(host, port)
+    if token is not None:
+        typer.secho("warning: --token is deprecated: other users can read it in the process list; use "
+                    "--token-file PATH or $AGENTFORGE_JUDGE_TOKEN", err=True, fg="yellow")
+        if token_file is not None:
+            raise UserError("--token and --token-file both given; use --token-file")
+    else:
+        token = load_token(token_file)
     for module, extra in (("torch", "prm"), ("transformers", "prm"), ("fastapi", "serve"), ("uvicorn", "serve")):
         require(module, extra, "agentforge prm serve")
     from agentforge.judges.prm import PRMJudge
@@ -54,7 +80,9 @@ def serve_cmd(
                      trust_remote_code=trust_remote_code)
     console.print(f"serving {judge} on http://{host}:{port}" + (" (token required)" if token else ""),
                   highlight=False)
-    serve(judge, host=host, port=port, token=token, max_request_bytes=max_request_bytes)
+    serve(judge, host=host, port=port, token=token, max_request_bytes=max_request_bytes,
+          max_batch_items=max_batch_items, max_items_per_request=max_items_per_request,
+          max_tokens_per_request=max_tokens_per_request, docs=docs)
 
 
 @prm_app.command("label")

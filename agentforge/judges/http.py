@@ -52,7 +52,10 @@ class HTTPJudge(SyncBatchJudge):
         render: vLLM: ``(question, steps) -> prompt`` (default ``qwen_prm_prompt``).
 
     Raises (from the scoring methods):
-        UserError: the server refused the request (401 token, 413 too large, other 4xx).
+        UserError: the server refused the request: 401 token; 413 over one of the server's caps
+            (the message names the cap and its value: ``max_request_bytes``,
+            ``max_items_per_request``, ``max_tokens_per_request``); 422 a body it could not
+            read; other 4xx.
         ModelCallError: connection failure, timeout or 5xx.
         MalformedOutputError: a response whose shape does not match the request.
     """
@@ -95,15 +98,31 @@ class HTTPJudge(SyncBatchJudge):
             except ValueError as exc:
                 raise MalformedOutputError(f"{self.url}: response is not JSON") from exc
         try:
-            detail = resp.json().get("detail", resp.text)
-        except (ValueError, AttributeError):
-            detail = resp.text
-        msg = f"{self.url} answered {resp.status_code}: {detail}"
+            body = resp.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        msg = f"{self.url} answered {resp.status_code}: {body.get('detail', resp.text)}"
         if resp.status_code in (401, 403):
             raise UserError(msg + " (check the judge token)")
+        if resp.status_code == 413:
+            raise UserError(msg + self._cap_hint(body))
+        if resp.status_code == 422:
+            raise UserError(msg + " (the server could not read the request: do client and server speak "
+                            "the same protocol version?)")
         if resp.status_code < 500:
             raise UserError(msg)
         raise ModelCallError(msg)
+
+    def _cap_hint(self, body: dict) -> str:
+        """What to change after a 413 that names the server's cap (``agentforge prm serve`` does)."""
+        cap, limit = body.get("cap"), body.get("limit")
+        if not isinstance(cap, str) or isinstance(limit, bool) or not isinstance(limit, int):
+            return f" (this client sends up to {self.max_items_per_request} items per request)"
+        fewer = (f"HTTPJudge(max_items_per_request={limit})" if cap == "max_items_per_request"
+                 else "a smaller HTTPJudge(max_items_per_request=...)")
+        return (f" (server cap {cap}={limit}; this client sends up to {self.max_items_per_request} items "
+                f"per request: use {fewer}, or raise the server's --{cap.replace('_', '-')})")
 
     def _parse(self, chunk: list[Item], data: Any) -> list[list[float]]:
         if self.protocol == "agentforge":
