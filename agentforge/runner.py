@@ -9,13 +9,26 @@ model); resuming with a different one is refused. ``DIR/summary.json`` is rewrit
 example (atomically), so it is current even after a crash. With a memory learner, its own
 calls (self-reflections, insight updates) are reported apart as ``learning_usage``, summed over
 resumed runs; ``llm_calls`` and the token counts are the agent's calls only.
+
+One process writes a folder at a time: ``DIR/run.lock`` is held for the whole run (and
+``DIR/run.owner.json`` names the holder); a second run on the folder fails at once with a
+``UserError`` naming the holder. The OS frees the lock when its holder dies, so a killed run
+never blocks its resume. Every file the runner replaces is written to a temporary name unique
+to the process and moved over the old one (``agentforge.core.files``).
+
+Nothing paid for goes unreported: ``DIR/calls.jsonl`` journals every model call as it finishes
+(``agentforge.run_folder``). When a resumed folder holds calls of attempts without a result
+line (examples in flight when a run was killed, or errored lines dropped to be run again),
+the summary reports them as ``orphaned_usage`` (absent when there are none), so after any kill
+every call whose answer reached a process is reported once, in ``llm_calls``,
+``learning_usage.calls`` or ``orphaned_usage.calls``. Calls a killed run started and never saw
+answered are ``unfinished_calls`` (absent when none): a provider may have billed some of them,
+but their usage never reached the process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,46 +37,18 @@ from typing import Any
 from agentforge.agents import Agent, AgentMemory, AgentSpec, Episode, run_example
 from agentforge.core.aio import run_sync
 from agentforge.core.errors import UserError
+from agentforge.core.files import FolderLock, JsonlAppender, atomic_write_json, atomic_write_jsonl
 from agentforge.judges.base import Judge
 from agentforge.llm import LLM
+from agentforge.llm.observers import observe_calls
 from agentforge.llm.types import Usage
+from agentforge.run_folder import JOURNAL, CallJournal, account, read_record, read_results, usage_minus
 from agentforge.tasks import Example, Task
+
+__all__ = ["SUMMARY_KEYS", "Runner", "episode_row", "read_results", "summarize"]
 
 SUMMARY_KEYS = ("task", "agent", "model", "n", "correct", "accuracy", "errors", "llm_calls", "prompt_tokens",
                 "completion_tokens", "cost_usd", "wall_s")
-
-
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """Read ``results.jsonl``, dropping a torn (unparsable) last line left by a crash.
-
-    Raises:
-        UserError: an unparsable line that is not the last one (the file was edited or corrupted);
-            the message names the line. Nothing is rewritten in that case.
-    """
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    rows: list[dict[str, Any]] = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines):
-                break
-            raise UserError(f"{path}:{i}: corrupt result line (not the last line; fix or remove the file)") from None
-    return rows
-
-
-def _rewrite(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def summarize(rows: list[dict[str, Any]], meta: dict[str, Any], wall_s: float) -> dict[str, Any]:
@@ -106,7 +91,9 @@ class Runner:
         self.concurrency = concurrency
         self.agent = Agent(spec, llm, task, memory=memory, judge=judge)
         self.on_result = on_result
-        self._prev_learning = Usage()  # learning usage recorded by an interrupted earlier run
+        self._learning = Usage()  # the memory learner's calls, this run and before (from the journal)
+        self._orphaned = Usage()  # calls of earlier attempts that left no result line
+        self._unfinished = 0  # calls earlier runs started and never saw finish (killed in flight)
         self.meta = {"task": task.name, "agent": spec.name, "model": llm.model, "agent_spec_hash": spec.hash()}
         self.settings = {"temperature": llm.temperature, "max_tokens": llm.max_tokens, "top_p": llm.top_p,
                          "seed": llm.seed, "judge": judge.label if judge is not None else None,
@@ -117,10 +104,15 @@ class Runner:
         return self.out / "results.jsonl"
 
     def _prepare(self) -> list[dict[str, Any]]:
+        """Check or write ``run.json``; read the kept results (torn and errored lines dropped).
+
+        Raises:
+            UserError: the folder holds another run, or a corrupt ``run.json`` / ``results.jsonl``.
+        """
         self.out.mkdir(parents=True, exist_ok=True)
         run_json = self.out / "run.json"
         if run_json.exists():
-            prev = json.loads(run_json.read_text())
+            prev = read_record(run_json, "run record")
             now = {**self.meta, **self.settings}
             prev_all = {**prev, **(prev.get("settings") or {})}
             for key in ("task", "agent_spec_hash", "model", *self.settings):
@@ -128,12 +120,12 @@ class Runner:
                     raise UserError(f"{self.out} holds a run with {key}={prev_all[key]!r}, not {now[key]!r}; "
                                     "use another --out to start a new run")
         else:
-            run_json.write_text(json.dumps({**self.meta, "settings": self.settings,
-                                            "spec": self.spec.model_dump(mode="json")}, indent=2))
+            atomic_write_json(run_json, {**self.meta, "settings": self.settings,
+                                         "spec": self.spec.model_dump(mode="json")})
         rows = read_results(self.results_path)
         kept = [r for r in rows if not r.get("error")]
         if len(kept) != len(rows) or self.results_path.exists():
-            _rewrite(self.results_path, kept)  # drops torn lines and errored examples (rerun below)
+            atomic_write_jsonl(self.results_path, kept)  # drops torn lines and errored examples (rerun below)
         return kept
 
     async def _one(self, ex: Example) -> dict[str, Any]:
@@ -141,58 +133,85 @@ class Runner:
         return episode_row(await run_example(self.agent, ex))
 
     async def arun(self) -> dict[str, Any]:
-        """Run the remaining examples; returns the summary (also written to ``summary.json``)."""
+        """Run the remaining examples; returns the summary (also written to ``summary.json``).
+
+        Raises:
+            UserError: another process is running on the folder (the message names it), or the
+                folder holds another run or a corrupt record (see ``_prepare``).
+        """
         t0 = time.perf_counter()
-        done_rows = self._prepare()
-        prev_wall, self._prev_learning = 0.0, Usage()
-        if (self.out / "summary.json").exists() and done_rows:  # time and learning before an interruption
-            prev = json.loads((self.out / "summary.json").read_text())
-            prev_wall = float(prev.get("wall_s", 0.0))
-            self._prev_learning = Usage.model_validate(prev.get("learning_usage") or {})
+        with FolderLock(self.out):
+            done_rows = self._prepare()
+            summary_json, had_journal = self.out / "summary.json", (self.out / JOURNAL).exists()
+            prev = read_record(summary_json, "summary") if summary_json.exists() and done_rows else {}
+            journal = CallJournal(self.out)
+            try:
+                self._learning, self._orphaned, self._unfinished = account(journal.read(), done_rows)
+                if done_rows and not had_journal and prev.get("learning_usage"):  # a pre-journal folder
+                    carried = Usage.model_validate(prev["learning_usage"])
+                    journal.carry(carried)
+                    self._learning = self._learning + carried
+                return await self._run_rest(done_rows, journal, float(prev.get("wall_s", 0.0)), t0)
+            finally:
+                journal.close()
+
+    async def _run_rest(self, done_rows: list[dict[str, Any]], journal: CallJournal, prev_wall: float,
+                        t0: float) -> dict[str, Any]:
+        """Run the examples without a kept row, each as a journaled attempt; write lines and summaries."""
         done_ids = {r["id"] for r in done_rows}
         todo = [ex for ex in self.task.examples if ex.id not in done_ids]
         total, rows = len(self.task.examples), list(done_rows)
         sem = asyncio.Semaphore(self.concurrency)
 
-        async def guarded(ex: Example) -> dict[str, Any]:
+        async def guarded(ex: Example) -> tuple[dict[str, Any], Usage]:
             async with sem:
-                return await self._one(ex)
+                attempt = journal.attempt(ex.id)
+                with observe_calls(attempt):
+                    row = await self._one(ex)
+                return row, attempt.usage
 
         if self.on_result:
             for r in done_rows:
                 self.on_result(r, 0, total)
-        with self.results_path.open("a", encoding="utf-8") as f:
+        with JsonlAppender(self.results_path, fsync=True) as results:
             pending = [asyncio.ensure_future(guarded(ex)) for ex in todo]
             try:
                 for fut in asyncio.as_completed(pending):
-                    row = await fut
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
+                    row, spent = await fut
+                    results.append(row)
                     rows.append(row)
+                    self._learning = self._learning + usage_minus(spent, Usage.model_validate(row["usage"]))
                     self._write_summary(rows, prev_wall + time.perf_counter() - t0)
                     if self.on_result:
                         self.on_result(row, len(rows), total)
-            finally:
+            finally:  # stop the examples still in flight, and let them unwind (journal their calls)
                 for p in pending:
                     p.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
         if self.agent.memory is not None:
-            await self.agent.memory.aflush()
+            flush = journal.attempt(None)
+            with observe_calls(flush):
+                await self.agent.memory.aflush()
+            self._learning = self._learning + flush.usage
         return self._write_summary(rows, prev_wall + time.perf_counter() - t0)
 
     def _write_summary(self, rows: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
         """Summarize the rows of this task's examples and write ``summary.json`` atomically.
 
         Written after every example, so a killed run's summary (and its wall time, which a
-        resumed run adds to) is never more than one example behind.
+        resumed run adds to) is never more than one example behind. ``learning_usage`` (with a
+        memory learner), ``orphaned_usage`` and ``unfinished_calls`` (when there are some) come
+        from the call journal, so a resume counts them once however the earlier run ended.
         """
         ids = {ex.id for ex in self.task.examples}
         summary = summarize([r for r in rows if r["id"] in ids], self.meta, wall_s)
-        if self.agent.memory is not None:  # calls the memory learner made itself, this run and before
-            summary["learning_usage"] = (self._prev_learning + self.agent.memory.usage).model_dump()
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2))
-        os.replace(tmp, self.out / "summary.json")
+        if self.agent.memory is not None or self._learning.calls:
+            summary["learning_usage"] = self._learning.model_dump()
+        if self._orphaned.calls:
+            summary["orphaned_usage"] = self._orphaned.model_dump()
+        if self._unfinished:
+            summary["unfinished_calls"] = self._unfinished
+        atomic_write_json(self.out / "summary.json", summary)
         return summary
 
     def run(self) -> dict[str, Any]:

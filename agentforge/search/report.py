@@ -16,13 +16,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from agentforge.core.errors import MissingExtraError
 from agentforge.core.extras import require
+from agentforge.core.files import atomic_write_bytes
 from agentforge.search.graph_svg import spec_svg
 from agentforge.search.result import SearchResult
 
@@ -30,9 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def _atomic(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-    os.replace(tmp, path)
+    """Replace ``path`` with ``data`` (text as UTF-8) atomically (``agentforge.core.files``)."""
+    atomic_write_bytes(path, data if isinstance(data, bytes) else data.encode("utf-8"))
 
 
 def summary(result: SearchResult) -> dict[str, Any]:

@@ -13,6 +13,9 @@ A killed search that is started again on the same store replays the search from 
 every evaluation and meta-model call it already paid for is read back (and charged to the
 budget as recorded) instead of being made again, so it reaches the same archive and then goes
 on with new calls. Rows that ended in an error are not reused (they are run again).
+
+A file that is not a readable SQLite database (damaged, truncated, or another file under the
+name) raises a ``UserError`` naming it and the way out, on opening or when a query meets it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,11 @@ class RunStore:
 
     Writes are committed immediately (WAL journal), so a kill loses at most the example or call
     in progress. Safe to use from one event loop; a lock serializes access from threads.
+
+    Raises:
+        UserError: ``path`` cannot be opened as a SQLite database, or a query finds it damaged
+            (``sqlite3.DatabaseError``); the message names the file and says to move it away or
+            use another --out.
     """
 
     def __init__(self, path: str | Path | None = None):
@@ -51,12 +61,37 @@ class RunStore:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", isolation_level=None,
-                                   check_same_thread=False)
-        if self.path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        db = None
+        try:
+            db = sqlite3.connect(str(self.path) if self.path else ":memory:", isolation_level=None,
+                                 check_same_thread=False)
+            if self.path is not None:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:  # OperationalError too: e.g. a folder under the name
+            if db is not None:
+                db.close()
+            raise self._corrupt(exc) from None
+        self._db = db
+
+    def _corrupt(self, exc: sqlite3.DatabaseError) -> UserError:
+        busy = " if another search is using it, wait for it; else" if isinstance(exc, sqlite3.OperationalError) else ""
+        return UserError(f"{self.path or 'the in-memory run store'}: not a usable SQLite run store "
+                         f"({type(exc).__name__}: {exc});{busy} move it away (with its -wal and -shm files) "
+                         "or use another --out")
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the thread lock; a damaged database becomes a ``UserError``
+        (``OperationalError``, e.g. a locked database, passes through as is)."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise self._corrupt(exc) from None
 
     def close(self) -> None:
         """Close the database."""
@@ -64,12 +99,12 @@ class RunStore:
             self._db.close()
 
     def _one(self, sql: str, args: tuple) -> tuple | None:
-        with self._lock:
-            return self._db.execute(sql, args).fetchone()
+        with self._guard() as db:
+            return db.execute(sql, args).fetchone()
 
     def _write(self, sql: str, args: tuple) -> None:
-        with self._lock:
-            self._db.execute(sql, args)
+        with self._guard() as db:
+            db.execute(sql, args)
 
     # ---- meta ----------------------------------------------------------------------------
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -141,8 +176,8 @@ class RunStore:
         sql, args = "SELECT data FROM results", ()
         if cand is not None:
             sql, args = sql + " WHERE cand = ?", (cand,)
-        with self._lock:
-            return [json.loads(r[0]) for r in self._db.execute(sql + " ORDER BY rowid", args).fetchall()]
+        with self._guard() as db:
+            return [json.loads(r[0]) for r in db.execute(sql + " ORDER BY rowid", args).fetchall()]
 
     # ---- meta-model calls ------------------------------------------------------------------
     def get_call(self, key: str) -> dict[str, Any] | None:
@@ -157,8 +192,8 @@ class RunStore:
 
     def counts(self) -> dict[str, int]:
         """Row counts: ``results``, ``errors``, ``calls``, ``specs``."""
-        with self._lock:
-            q = self._db.execute
+        with self._guard() as db:
+            q = db.execute
             return {"results": q("SELECT COUNT(*) FROM results").fetchone()[0],
                     "errors": q("SELECT COUNT(*) FROM results WHERE error IS NOT NULL").fetchone()[0],
                     "calls": q("SELECT COUNT(*) FROM calls").fetchone()[0],
