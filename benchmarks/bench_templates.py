@@ -63,11 +63,14 @@ def hostile() -> dict[str, str]:
 def run(payload: str, module: str, pythonpath: Path) -> dict:
     try:
         r = subprocess.run([sys.executable, "-c", CHILD.format(module=module)], input=payload, text=True,
-                           capture_output=True, timeout=180, env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin"})
+                           capture_output=True, timeout=180, env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin"},
+                           cwd=tempfile.gettempdir())  # not this repo: its agentforge would shadow PYTHONPATH
     except subprocess.TimeoutExpired:
         return {"result": "hung past the 20 s alarm (killed)", "wall_s": None, "peak_mb": None, "mutated": None}
     if r.returncode != 0 or not r.stdout.strip():
-        return {"result": f"process died (exit {r.returncode})", "wall_s": None, "peak_mb": None, "mutated": None}
+        tail = (r.stderr.strip().splitlines() or [""])[-1][:120]
+        return {"result": f"process died (exit {r.returncode}: {tail})", "wall_s": None, "peak_mb": None,
+                "mutated": None}
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

@@ -210,12 +210,12 @@ def test_loop_past_max_steps_keeps_the_calls_made(toy_task):
 
 
 def test_templates_cannot_run_away(toy_task):
-    from agentforge.core.errors import TemplateError
+    from agentforge.core.errors import TemplateError, TemplateLimitError
     from agentforge.core.templates import render
 
-    with pytest.raises(TemplateError, match="range"):
+    with pytest.raises(TemplateLimitError, match="range"):
         render("{% for i in range(100000) %}x{% endfor %}", {})
-    with pytest.raises(TemplateError, match="repetition"):
+    with pytest.raises(TemplateLimitError, match="repetition"):
         render("{{ ('x' * 50000000)[:1] }}", {})
     with pytest.raises(TemplateError, match=r"\*\*"):
         render("{{ 10 ** 10 ** 10 }}", {})

@@ -370,3 +370,29 @@ def test_limit_and_offset_keep_file_ids():
     for kwargs in ({"limit": -1}, {"offset": -2}):
         with pytest.raises(UserError):
             load_task("gsm8k", **kwargs)
+
+
+def test_bbh_agent_prompts_carry_each_examples_own_shots_as_text():
+    from agentforge.agents import Agent
+    from agentforge.core.aio import run_sync
+    from agentforge.llm import FunctionModel
+
+    task = load_task("bbh", limit=27)  # interleaved: one example of every subtask
+    prompts = {}
+
+    def model(messages, info):
+        prompts[info.call_number] = messages
+        return "So the answer is (A)."
+
+    agent = Agent("cot", model=FunctionModel(model), task=task)
+    for i, ex in enumerate(task.examples):
+        run_sync(agent.arun(ex))
+        msgs = prompts[i]
+        user = msgs[-1]["content"]
+        own = task.fewshot[ex.meta["subtask"]]
+        assert own.splitlines()[0] in user and "{'" not in user and "\\n" not in user  # text, not a dict repr
+        others = [s for s in task.fewshot if s != ex.meta["subtask"] and task.fewshot[s].splitlines()[0] not in own]
+        assert not any(task.fewshot[s].splitlines()[0] in user for s in others)
+        assert len(user) < 12_000  # one subtask's shots, not all 27 (~77,000 characters)
+        assert "arithmetic" not in msgs[0]["content"]  # the system persona fits a logic puzzle
+    assert len(prompts) == 27

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agentforge.core.datafiles import parse_json, read_text
 from agentforge.core.errors import SpecValidationError
 from agentforge.core.templates import check_template
 
@@ -302,12 +303,17 @@ class AgentSpec(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "AgentSpec":
-        """Read a spec from a JSON file (errors name the file)."""
+        """Read a spec from a JSON file.
+
+        Raises:
+            SpecValidationError: no such file, or an invalid spec (naming the file).
+            DataFormatError: bytes that are not UTF-8, invalid or too deeply nested JSON.
+        """
         p = Path(path)
         if not p.is_file():
-            raise SpecValidationError(f"{p}: no such spec file")
+            raise SpecValidationError(f"{p}: no such spec file" + (" (it is a folder)" if p.is_dir() else ""))
         try:
-            return cls.validate_json(p.read_text())
+            return cls.validate_dict(parse_json(read_text(p, "spec file"), p))
         except SpecValidationError as exc:
             raise SpecValidationError(f"{p}: {exc}") from None
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from agentforge.cli.app import app, console, handle_errors
 from agentforge.core.errors import UserError
-from agentforge.memory import open_memory
+from agentforge.cli.common import open_store
 from agentforge.memory.hygiene import compact
 
 memory_app = typer.Typer(help="Inspect and maintain a memory store (URI: chroma:///path, qdrant:///path, "
@@ -20,7 +20,7 @@ URI = typer.Argument(..., help="memory URI, e.g. chroma:///home/me/agentforge-me
 
 
 def _open(uri: str):
-    return open_memory(uri)
+    return open_store(uri)
 
 
 @memory_app.command("stats")
@@ -38,7 +38,7 @@ def stats(uri: str = URI) -> None:
 
 @memory_app.command("search")
 @handle_errors
-def search(uri: str = URI, query: str = typer.Argument(...), k: int = typer.Option(5),
+def search(uri: str = URI, query: str = typer.Argument(...), k: int = typer.Option(5, min=1),
            kind: str = typer.Option(None), namespace: str = typer.Option(None)) -> None:
     """The k records most similar to QUERY."""
     for hit in _open(uri).search(query, k=k, kind=kind, namespace=namespace):

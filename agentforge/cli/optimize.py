@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agentforge.cli.app import app, console, err_console, handle_errors
-from agentforge.cli.common import resolve_model, resolve_spec
+from agentforge.cli.common import MAX_TOKENS, TEMPERATURE, finite, output_dir, resolve_model, resolve_spec
 from agentforge.core.errors import UserError
 from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
@@ -41,27 +41,28 @@ def optimize(
     level: str = typer.Option("prompt", help=LEVEL_HELP),
     agent: str = typer.Option("cot", help="seed agent (prebuilt name)"),
     agent_spec: Path = typer.Option(None, "--agent-spec", help="seed agent from an AgentSpec JSON file"),
-    train: int = typer.Option(20, help="training examples: proposals read their trajectories"),
-    val: int = typer.Option(20, help="validation examples: candidates are scored on them"),
-    offset: int = typer.Option(0, help="skip the first N examples (train, then val, follow)"),
+    train: int = typer.Option(20, min=0, help="training examples: proposals read their trajectories"),
+    val: int = typer.Option(20, min=1, help="validation examples: candidates are scored on them"),
+    offset: int = typer.Option(0, min=0, help="skip the first N examples (train, then val, follow)"),
     data: Path = typer.Option(None, help="data file/folder instead of the bundled copy"),
-    budget_calls: int = typer.Option(None, "--budget-calls", help="hard stop: LLM calls (agent, judge and meta)"),
-    budget_tokens: int = typer.Option(None, "--budget-tokens", help="hard stop: tokens"),
-    budget_usd: float = typer.Option(None, "--budget-usd", help="hard stop: US dollars"),
-    budget_wall: float = typer.Option(None, "--budget-wall", help="hard stop: wall seconds"),
-    max_candidates: int = typer.Option(20, "--max-candidates", help="stop when the archive holds this many"),
+    budget_calls: int = typer.Option(None, "--budget-calls", min=1, help="hard stop: LLM calls (agent, judge and meta)"),
+    budget_tokens: int = typer.Option(None, "--budget-tokens", min=1, help="hard stop: tokens"),
+    budget_usd: float = typer.Option(None, "--budget-usd", callback=finite(0.0), help="hard stop: US dollars"),
+    budget_wall: float = typer.Option(None, "--budget-wall", callback=finite(0.0), help="hard stop: wall seconds"),
+    max_candidates: int = typer.Option(20, "--max-candidates", min=1, help="stop when the archive holds this many"),
     judge: str = typer.Option(None, help="scoring judge: llm, verifier, prm:DIR, http://... (default: none)"),
-    judge_weight: float = typer.Option(None, "--judge-weight",
-                                       help="score = (1-w) * metric + w * judge score (default 0.5 with --judge)"),
-    cost_weight: float = typer.Option(0.0, "--cost-weight", help="penalty per cost unit per example"),
+    judge_weight: float = typer.Option(None, "--judge-weight", callback=finite(0.0, 1.0),
+                                       help="score = (1-w) * metric + w * judge score, w in [0, 1] (default 0.5 "
+                                            "with --judge)"),
+    cost_weight: float = typer.Option(0.0, "--cost-weight", callback=finite(0.0),
+                                      help="penalty per cost unit per example"),
     cost_unit: str = typer.Option("tokens", "--cost-unit", help="tokens (per 1,000) or usd"),
     model: str = typer.Option(None, help="the agents' model (default $AGENTFORGE_MODEL or the embedded default)"),
     meta_model: str = typer.Option(None, "--meta-model", help="the proposing model (default: the agents' model)"),
     backend: str = typer.Option("local", help="evaluation backend: local (asyncio) or ray"),
-    concurrency: int = typer.Option(4, help="examples in flight"),
+    concurrency: int = typer.Option(4, min=1, help="examples in flight"),
     seed: int = typer.Option(0, help="search and sampling seed"),
-    temperature: float = typer.Option(0.0, help="the agents' base temperature"),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="completion token cap per agent call"),
+    temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS,
     no_cache: bool = typer.Option(False, "--no-cache", help="do not use the completion cache"),
     pull: bool = typer.Option(True, help="pull a missing local model automatically"),
     out: Path = typer.Option(None, help="output folder (default runs/search-<task>-<level>)"),
@@ -79,7 +80,7 @@ def optimize(
     the_judge = make_judge(judge, llm, the_task) if judge else None
     weight = judge_weight if judge_weight is not None else (0.5 if judge else 0.0)
     objective = Objective(judge_weight=weight, cost_weight=cost_weight, cost_unit=cost_unit)
-    out = out or Path("runs") / f"search-{task.replace('/', '_')}-{level}"
+    out = output_dir(out or Path("runs") / f"search-{task.replace('/', '_')}-{level}")
     store = out / "store.sqlite"
     if store.exists() and not resume:
         raise UserError(f"{out} already holds a search; add --resume to continue it, or use another --out")

@@ -12,13 +12,14 @@ from agentforge.agents import AGENTS as AGENTS_REGISTRY
 from agentforge.agents import Agent, agent_options
 from agentforge.cli.app import app, console, handle_errors
 from agentforge.cli.common import (AGENTS, BEAM_WIDTH, EVALUATOR, EXPANSIONS, LOOKAHEAD_STEPS, MAX_ITERS, MAX_SAMPLES,
-                                   MAX_TOKENS_BUDGET, N, ROUNDS, SAMPLES, TRIALS, WEIGHTED, resolve_model, resolve_spec)
+                                   MAX_TOKENS, MAX_TOKENS_BUDGET, N, ROUNDS, SAMPLES, TEMPERATURE, TRIALS, WEIGHTED,
+                                   open_store, output_dir, resolve_model, resolve_spec)
+from agentforge.core.errors import RunError, UserError
 from agentforge.core.aio import run_sync
 from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
-from agentforge.memory import open_memory
 from agentforge.memory.learning import MemoryLearner
-from agentforge.runner import Runner
+from agentforge.runner import Runner, read_results
 from agentforge.tasks import TASK_NAMES, load_task
 
 agents_app = typer.Typer(help="Inspect the prebuilt agents.", no_args_is_help=True)
@@ -37,19 +38,18 @@ def run(
     task: str = typer.Option("gsm8k", help=f"task name ({', '.join(TASK_NAMES[:3])}, bbh/<subtask>, humaneval)"),
     agent: str = typer.Option("cot", help=AGENT_HELP),
     agent_spec: Path = typer.Option(None, "--agent-spec", help="run an AgentSpec JSON file instead"),
-    limit: int = typer.Option(None, help="run the first N examples (after --offset)"),
-    offset: int = typer.Option(0, help="skip the first N examples"),
+    limit: int = typer.Option(None, min=0, help="run the first N examples (after --offset)"),
+    offset: int = typer.Option(0, min=0, help="skip the first N examples"),
     model: str = typer.Option(None, help="litellm model id or local/<name>; default $AGENTFORGE_MODEL or the embedded default"),
     data: Path = typer.Option(None, help="data file/folder instead of the bundled copy"),
-    concurrency: int = typer.Option(1, help="examples in flight"),
+    concurrency: int = typer.Option(1, min=1, help="examples in flight"),
     out: Path = typer.Option(None, help="output folder (default runs/<task>-<agent>)"),
     seed: int = typer.Option(0, help="sampling seed"),
     judge: str = typer.Option("llm", help="test-time search judge: llm, verifier (oracle), prm:DIR, http://..."),
     memory: str = typer.Option(None, help="memory URI (chroma:///path, qdrant:///path, memory://) to learn into"),
     learn: str = typer.Option(None, help="with --memory: what to learn, from experience,reflection,insight "
                                          "(default: the spec's memory list, else all three)"),
-    temperature: float = typer.Option(0.0, help="base temperature (sampling agents use their own)"),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="completion token cap per call"),
+    temperature: float = TEMPERATURE, max_tokens: int = MAX_TOKENS,
     no_cache: bool = typer.Option(False, "--no-cache", help="do not use the completion cache"),
     pull: bool = typer.Option(True, help="pull a missing local model automatically"),
     agents: int = AGENTS, rounds: int = ROUNDS, samples: int = SAMPLES, max_iters: int = MAX_ITERS,
@@ -59,12 +59,15 @@ def run(
 ) -> None:
     """Run an agent over a task, writing results.jsonl and summary.json to --out (resumable)."""
     the_task = load_task(task, data=data, limit=limit, offset=offset)
+    if not the_task.examples:
+        raise UserError(f"task {task!r} has no examples to run (data {str(data) if data else 'bundled'}, "
+                        f"--offset {offset}, --limit {limit})")
     spec = resolve_spec(agent, agent_spec, dict(
         agents=agents, rounds=rounds, samples=samples, max_iters=max_iters, trials=trials, evaluator=evaluator, n=n,
         weighted=weighted, beam_width=beam_width, expansions=expansions, lookahead_steps=lookahead_steps,
         max_samples=max_samples, max_tokens_budget=max_tokens_budget))
     model_id = resolve_model(model, pull=pull)
-    out = out or Path("runs") / f"{task.replace('/', '_')}-{spec.name}"
+    out = output_dir(out or Path("runs") / f"{task.replace('/', '_')}-{spec.name}")
     llm = _llm(model_id, seed, temperature, max_tokens, no_cache)
     learn = learn or ",".join(spec.memory or ["experience", "reflection", "insight"])
     learner = _learner(memory, learn, llm, the_task.name) if memory else None
@@ -92,11 +95,14 @@ def run(
         f"tokens={summary['prompt_tokens']}+{summary['completion_tokens']}{learning} "
         f"cost=${summary['cost_usd'] + (learned or {}).get('cost_usd', 0.0):.4f} "
         f"wall={summary['wall_s']:.1f}s -> {out}", highlight=False, soft_wrap=True, markup=False)
+    if summary["n"] and summary["errors"] == summary["n"]:
+        first = next((r["error"] for r in read_results(out / "results.jsonl") if r.get("error")), "")
+        raise RunError(f"{summary['errors']} of {summary['n']} examples failed; the first: {first}")
 
 
 def _learner(uri: str, learn: str, llm: LLM, namespace: str):
     kinds = [k.strip() for k in learn.split(",") if k.strip()]
-    return MemoryLearner(open_memory(uri), llm, namespace=namespace.split("/")[0], learn=kinds)
+    return MemoryLearner(open_store(uri), llm, namespace=namespace.split("/")[0], learn=kinds)
 
 
 @app.command()
@@ -108,7 +114,7 @@ def solve(
     task: str = typer.Option("gsm8k", help="task whose answer format to use"),
     model: str = typer.Option(None, help="model id (default: embedded default)"),
     memory: str = typer.Option(None, help="memory URI to retrieve from (read-only)"),
-    seed: int = typer.Option(0), max_tokens: int = typer.Option(512, "--max-tokens"),
+    seed: int = typer.Option(0), max_tokens: int = MAX_TOKENS,
     no_cache: bool = typer.Option(False, "--no-cache"),
     agents: int = AGENTS, rounds: int = ROUNDS, samples: int = SAMPLES, max_iters: int = MAX_ITERS,
     trials: int = TRIALS, evaluator: str = EVALUATOR, n: int = N, weighted: bool = WEIGHTED,

@@ -135,6 +135,11 @@ class AgentRunError(RunError):
         self.partial, self.cause = partial, cause
 
 
+class TemplateLimitError(RunError):
+    """A prompt template exceeded a work limit while rendering this input (a question too long
+    for the output cap, a loop over it too long); that example fails, the run goes on."""
+
+
 class BudgetExceeded(RunError):
     """A budget limit was reached; no further model call is made.
 

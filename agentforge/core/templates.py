@@ -17,8 +17,10 @@ and work limits checked *before* the work is done, while rendering:
   at most ``MAX_STRING`` items;
 * the output streams out chunk by chunk and stops past ``MAX_OUTPUT`` characters.
 
-Every template problem (syntax, unknown variable, unsafe access, a limit) raises
-``TemplateError`` (a ``UserError``), naming the template.
+A broken template (syntax, unknown variable, unsafe access) raises ``TemplateError`` (a
+``UserError``: the run is misconfigured); work past a limit raises ``TemplateLimitError`` (a
+``RunError``: this input was too big, e.g. a huge question, and only that example fails). Both
+name the template.
 
 Variables available to agent node templates: ``question``, ``instructions`` (the task's answer
 format), ``fewshot``, ``draft`` (latest answer-bearing output), ``outputs`` (node id -> list of
@@ -41,7 +43,7 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from agentforge.core.errors import TemplateError, UnknownNameError
+from agentforge.core.errors import TemplateError, TemplateLimitError, UnknownNameError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 MAX_RANGE = 1000
@@ -58,9 +60,13 @@ NODE_VARIABLES = frozenset({
 """Every variable a template rendered by an agent may use (see the module docstring)."""
 
 
+class _LimitExceeded(SecurityError):
+    """A work limit was reached while rendering (as opposed to unsafe access)."""
+
+
 def _too_big(size: int, what: str) -> None:
     if size > MAX_STRING:
-        raise SecurityError(f"{what} would build {size} items in a template (at most {MAX_STRING})")
+        raise _LimitExceeded(f"{what} would build {size} items in a template (at most {MAX_STRING})")
 
 
 def _count_loop(iterable: Any):
@@ -70,14 +76,14 @@ def _count_loop(iterable: Any):
         if counter is not None:
             counter[0] += 1
             if counter[0] > MAX_ITERATIONS:
-                raise SecurityError(f"more than {MAX_ITERATIONS} loop iterations in one template render")
+                raise _LimitExceeded(f"more than {MAX_ITERATIONS} loop iterations in one template render")
         yield item
 
 
 def _limited_range(*args: int) -> range:
     rng = range(*args)
     if len(rng) > MAX_RANGE:
-        raise SecurityError(f"range() of {len(rng)} items in a template (at most {MAX_RANGE})")
+        raise _LimitExceeded(f"range() of {len(rng)} items in a template (at most {MAX_RANGE})")
     return rng
 
 
@@ -237,8 +243,9 @@ def render(ref: str, context: dict[str, Any]) -> str:
 
     Raises:
         UnknownNameError: ``@name`` with no such bundled file.
-        TemplateError: an unknown variable, unsafe access, or work past a limit (the message
-            says which); no partial output is returned.
+        TemplateError: an unknown variable or unsafe access (the template is broken: a run stops).
+        TemplateLimitError: work past a limit on this input (a huge question): the message says
+            which; a run records it as that example's error. No partial output is returned.
     """
     template = _compiled(template_source(ref))
     token = _iterations.set([0])
@@ -248,8 +255,10 @@ def render(ref: str, context: dict[str, Any]) -> str:
         for chunk in template.generate(**context):
             size += len(chunk)
             if size > MAX_OUTPUT:
-                raise SecurityError(f"template output past {MAX_OUTPUT} characters")
+                raise _LimitExceeded(f"template output past {MAX_OUTPUT} characters")
             parts.append(chunk)
+    except _LimitExceeded as exc:
+        raise TemplateLimitError(f"{_where(ref)}: {exc}") from None
     except (jinja2.TemplateError, SecurityError) as exc:
         raise TemplateError(f"{_where(ref)}: {type(exc).__name__}: {exc}") from None
     finally:

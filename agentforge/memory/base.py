@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from agentforge.core.datafiles import iter_lines, parse_json
 from agentforge.core.errors import DataFormatError, RecordNotFoundError, UserError
 from agentforge.memory.embeddings import Embedder, EmbedderLike
 from agentforge.memory.filters import parse_where
@@ -212,21 +213,20 @@ class MemoryStore(ABC):
             The number of records that were new to this store.
 
         Raises:
-            DataFormatError: naming the file and 1-based line of the first malformed record.
+            DataFormatError: naming the file and 1-based line of the first malformed record
+                (invalid or too deeply nested JSON, bytes that are not UTF-8).
+            UserError: the file does not exist or is a folder.
         """
         path = os.fspath(path)
         records: builtins.list[MemoryRecord] = []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(MemoryRecord.model_validate_json(line))
-                except ValidationError as exc:
-                    problem = "; ".join(
-                        f"{'.'.join(map(str, err['loc'])) or 'line'}: {err['msg']}" for err in exc.errors()
-                    )
-                    raise DataFormatError(path, number, f"not a valid memory record ({problem})") from None
+        for number, line in iter_lines(path, "memory export"):
+            try:
+                records.append(MemoryRecord.model_validate(parse_json(line, path, number)))
+            except ValidationError as exc:
+                problem = "; ".join(
+                    f"{'.'.join(map(str, err['loc'])) or 'line'}: {err['msg']}" for err in exc.errors()
+                )
+                raise DataFormatError(path, number, f"not a valid memory record ({problem})") from None
         unique = builtins.list(dict.fromkeys(record.id for record in records))
         before = len(self._existing(unique)) if unique else 0
         self.add(records)

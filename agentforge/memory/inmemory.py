@@ -42,6 +42,8 @@ class InMemoryMemory(MemoryStore):
 
     def __init__(self, path: str | os.PathLike[str] | None = None, embedder: EmbedderLike | None = None):
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path))) if path is not None else None
+        if self.path is not None and os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise UserError(f"memory path {self.path!r} is a file, not a folder")
         self.embedder = embedder if embedder is not None else default_embedder()
         self._lock = threading.RLock()
         self._records: dict[str, MemoryRecord] = {}  # insertion-ordered

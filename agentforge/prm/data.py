@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agentforge.core.errors import DataFormatError, UserError
+from agentforge.core.datafiles import iter_lines, parse_json
 from agentforge.core.settings import settings
 from agentforge.judges.steps import split_steps
 
@@ -77,20 +78,8 @@ def read_stepwise(path: str | Path) -> list[dict]:
         UserError: the file does not exist.
         DataFormatError: a line that is not valid JSON or not a valid record (file and line named).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"stepwise data file {path} does not exist")
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(str(path), n, f"not valid JSON ({exc.msg})") from None
-            out.append(check_record(obj, str(path), n))
-    return out
+    return [check_record(parse_json(line, path, n), str(path), n)
+            for n, line in iter_lines(path, "stepwise data file")]
 
 
 def append_records(path: str | Path, records: Iterable[dict]) -> None:

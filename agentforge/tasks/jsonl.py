@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import json
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from agentforge.core.errors import DataFormatError, UserError
+from agentforge.core.datafiles import iter_lines, parse_json, read_text, require_file
+from agentforge.core.errors import DataFormatError
 
-
-def require_file(path: str | Path, what: str = "data file") -> Path:
-    """Return ``path`` as a :class:`Path` if it is an existing file.
-
-    Raises:
-        UserError: naming the path, when it does not exist or is not a file.
-    """
-    p = Path(path)
-    if not p.is_file():
-        problem = "is a folder, not a file" if p.is_dir() else "does not exist"
-        raise UserError(f"{what} {str(p)!r} {problem}")
-    return p
+__all__ = ["iter_jsonl", "read_json", "require_file"]
 
 
 def iter_jsonl(path: str | Path, keys: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -39,22 +27,18 @@ def iter_jsonl(path: str | Path, keys: Sequence[str] = ()) -> Iterator[tuple[int
             object, or a missing / non-string key; naming the file for a corrupt gzip file.
     """
     p = require_file(path)
-    with contextlib.ExitStack() as stack:
-        fh = _gzip_lines(p) if p.suffix == ".gz" else stack.enter_context(p.open(encoding="utf-8"))
-        for index, line in enumerate(fh):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(str(p), index + 1, f"invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise DataFormatError(str(p), index + 1, "expected a JSON object")
-            for key in keys:
-                if not isinstance(record.get(key), str):
-                    problem = "missing" if key not in record else "not a string"
-                    raise DataFormatError(str(p), index + 1, f"key {key!r} is {problem}")
-            yield index, record
+    lines = enumerate(_gzip_lines(p), 1) if p.suffix == ".gz" else iter_lines(p)
+    for number, line in lines:
+        if not line.strip():
+            continue
+        record = parse_json(line, p, number)
+        if not isinstance(record, dict):
+            raise DataFormatError(str(p), number, "expected a JSON object")
+        for key in keys:
+            if not isinstance(record.get(key), str):
+                problem = "missing" if key not in record else "not a string"
+                raise DataFormatError(str(p), number, f"key {key!r} is {problem}")
+        yield number - 1, record
 
 
 def read_json(path: str | Path) -> Any:
@@ -62,13 +46,9 @@ def read_json(path: str | Path) -> Any:
 
     Raises:
         UserError: if ``path`` is not an existing file.
-        DataFormatError: naming the line of the syntax error.
+        DataFormatError: naming the line of the syntax error, or bytes that are not UTF-8.
     """
-    p = require_file(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(str(p), exc.lineno, f"invalid JSON ({exc.msg})") from None
+    return parse_json(read_text(path), path)
 
 
 def _gzip_lines(path: Path) -> list[str]:
