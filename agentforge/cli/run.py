@@ -89,6 +89,9 @@ def run(
     learned = summary.get("learning_usage")
     learning = (f" (+{learned['calls']} learning calls, {learned['prompt_tokens']}+"
                 f"{learned['completion_tokens']} tokens)" if learned else "")
+    orphaned = summary.get("orphaned_usage")
+    if orphaned:  # calls paid by examples a kill interrupted (see agentforge.run_folder)
+        learning += f" (+{orphaned['calls']} calls paid by interrupted examples)"
     console.print(
         f"{summary['task']} | {summary['agent']} | {summary['model']} | n={summary['n']} "
         f"accuracy={summary['accuracy']:.3f} errors={summary['errors']} calls={summary['llm_calls']} "
