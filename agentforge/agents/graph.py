@@ -239,9 +239,13 @@ class Agent:
         else:
             text = state.get("draft", "")
             answer = self.task.extract(text, example) if text else None
+        metadata: dict[str, Any] = {"truncated": True} if truncated else {}
+        reports = {n.id: outs[0] for n in self.spec.nodes if n.kind == "execute"
+                   and (outs := (state.get("outputs") or {}).get(n.id))}
+        if reports:  # what the sandbox said, for feedback-driven search (GEPA) and traces
+            metadata["execution"] = reports
         return AgentResult(answer=answer, text=text, trajectory=traj, usage=usage_of(traj),
-                           votes=state.get("votes") or {}, wall_s=time.perf_counter() - t0,
-                           metadata={"truncated": True} if truncated else {})
+                           votes=state.get("votes") or {}, wall_s=time.perf_counter() - t0, metadata=metadata)
 
     def run_sync(self, question: str | Example, example: Any = None) -> AgentResult:
         """Synchronous ``arun``; works inside a running event loop (Jupyter) too."""

@@ -30,6 +30,7 @@ from agentforge.search.backends import LocalBackend, RayBackend, make_backend
 from agentforge.search.base import Optimizer
 from agentforge.search.budget import Budget, BudgetMeter, MeteredLLM
 from agentforge.search.evaluator import EvalResult, Evaluator, ExampleResult, Objective, default_memory_factory
+from agentforge.search.gepa import GEPAOptimizer
 from agentforge.search.module_opt import ModuleOptimizer
 from agentforge.search.modules import ModuleOptions, build_module_spec
 from agentforge.search.prompt_opt import PromptOptimizer
@@ -37,12 +38,13 @@ from agentforge.search.result import Archive, Candidate, HistoryEvent, SearchRes
 from agentforge.search.store import RunStore
 from agentforge.search.system_opt import SystemOptimizer
 
-LEVELS: dict[str, type[Optimizer]] = {"prompt": PromptOptimizer, "module": ModuleOptimizer, "system": SystemOptimizer}
+LEVELS: dict[str, type[Optimizer]] = {"prompt": PromptOptimizer, "module": ModuleOptimizer, "system": SystemOptimizer,
+                                      "gepa": GEPAOptimizer}
 """Search level name -> optimizer class."""
 
 
 def make_optimizer(level: str, task: Any, llm: Any, **options: Any) -> Optimizer:
-    """The optimizer of ``level`` (``prompt``, ``module`` or ``system``) with ``options``.
+    """The optimizer of ``level`` (``prompt``, ``module``, ``system`` or ``gepa``) with ``options``.
 
     Raises:
         UnknownNameError: an unknown level (lists the valid ones).
@@ -58,7 +60,7 @@ def write_outputs(result: SearchResult, out: Any, plots: bool = True) -> dict[st
 
 
 __all__ = ["Archive", "Budget", "BudgetExceeded", "BudgetMeter", "Candidate", "EvalResult", "Evaluator",
-           "ExampleResult", "HistoryEvent", "LEVELS", "LocalBackend", "MeteredLLM", "ModuleOptimizer",
+           "ExampleResult", "GEPAOptimizer", "HistoryEvent", "LEVELS", "LocalBackend", "MeteredLLM", "ModuleOptimizer",
            "ModuleOptions", "Objective", "Optimizer", "PromptOptimizer", "RayBackend", "RunStore", "SearchResult",
            "SystemOptimizer", "bootstrap_ci", "build_module_spec", "default_memory_factory", "make_backend",
            "make_optimizer", "write_outputs"]

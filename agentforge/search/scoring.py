@@ -53,6 +53,8 @@ class ExampleResult(BaseModel):
         judge_score: the judge's aggregated step score, or None without a judge.
         usage: the agent's calls; ``judge_usage``: the scoring judge's calls.
         trajectory: compact steps ``{node, role, output, answer}`` (no prompts).
+        feedback: what grounded the outcome besides the metric, in words: the sandbox's reports
+            of the agent's ``execute`` nodes and the scoring judge's feedback ("" if none).
         error: ``"Type: message"`` when the run failed (such rows are run again on resume).
     """
 
@@ -64,6 +66,7 @@ class ExampleResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     judge_usage: Usage = Field(default_factory=Usage)
     trajectory: list[dict[str, Any]] = Field(default_factory=list)
+    feedback: str = ""
     error: str | None = None
     wall_s: float = 0.0
 
@@ -101,6 +104,9 @@ def _compact(traj: Sequence[Any], limit: int = 2000) -> list[dict[str, Any]]:
 
 def example_result(ep: Episode) -> ExampleResult:
     """The run store's record of an episode (a compact trajectory, no prompts)."""
+    reports = [f"[{node}] {text}" for node, text in (ep.metadata.get("execution") or {}).items()]
+    feedback = "\n".join([*reports, *([f"[judge] {ep.judge_feedback}"] if ep.judge_feedback else [])])
     return ExampleResult(example_id=ep.example_id, answer=ep.answer, correct=ep.correct, text=ep.text[:4000],
                          judge_score=ep.judge_score, usage=ep.usage, judge_usage=ep.judge_usage,
-                         trajectory=_compact(ep.trajectory), error=ep.error, wall_s=ep.wall_s)
+                         trajectory=_compact(ep.trajectory), feedback=feedback[:3000], error=ep.error,
+                         wall_s=ep.wall_s)

@@ -1,0 +1,184 @@
+"""GEPA-style search: reflective evolution over a Pareto front of per-example scores.
+
+After GEPA (Agrawal et al. 2025, "GEPA: Reflective Prompt Evolution Can Outperform Reinforcement
+Learning"), over AgentSpecs. A candidate is a set of *components*: the instruction (system
+prompt) of every model-writing node and, when the seed is a module configuration, the module
+chosen in each slot (reasoning, refinement, ensembling; grounded modules included). Each step:
+
+1. **Select** a parent from the Pareto front of per-example validation scores: for every
+   validation example, the candidates with the best score on it; candidates dominated by
+   another are dropped; a parent is sampled with probability proportional to the number of
+   examples it is best on (so a candidate best on a few hard examples survives even when its
+   mean is not the best).
+2. **Reflect**: run the parent on a minibatch of training examples; the meta model reads each
+   trajectory with its feedback text (the gold check when the task metric is the objective,
+   the sandbox's reports of program runs, the scoring judge's words) and rewrites *one*
+   component, chosen round-robin: a new instruction, or another module for one slot.
+3. **Accept** only if the child beats the parent on that same minibatch (sum of objective
+   values); then it is evaluated on the whole validation set and joins the archive.
+4. **Merge** (every ``merge_every`` steps, when possible): two front candidates from different
+   lineages with a common ancestor are combined component by component, each taking the value
+   that changed from the ancestor (system-aware merge); accepted on the same minibatch test.
+
+Budget, run store, resume and reports are the shared ones (``Optimizer``).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from agentforge.agents import AgentSpec
+from agentforge.core.errors import MalformedOutputError, SpecValidationError, UserError
+from agentforge.core.templates import template_source
+from agentforge.search.base import Optimizer
+from agentforge.search.gepa_parts import (apply_components, components_of, describe_rows, lineage, merge_components,
+                                          pareto_weights)
+from agentforge.search.meta import render_meta
+from agentforge.search.modules import SLOTS, ModuleOptions, available_slots
+from agentforge.search.parse import extract_instruction, extract_tagged
+from agentforge.search.result import Candidate
+from agentforge.search.specs import spec_key
+
+
+class GEPAOptimizer(Optimizer):
+    """GEPA-style optimizer (see the module docstring).
+
+    Args:
+        task, llm, **kwargs: see :class:`~agentforge.search.base.Optimizer`.
+        minibatch: training examples per reflection and acceptance test (default 3, as GEPA).
+        merge_every: try a merge every this many steps (default 4; 0 turns merging off).
+        modules: search module choices too when the seed is a module configuration (default True).
+        module_options: module sizes for module components (see ``ModuleOptions``).
+        max_instruction_chars: longer proposed instructions are malformed (default 1500).
+        examples_shown: trajectories shown to the reflection (default 3).
+    """
+
+    level = "gepa"
+
+    def __init__(self, task: Any, llm: Any, *, minibatch: int = 3, merge_every: int = 4, modules: bool = True,
+                 module_options: ModuleOptions | None = None, max_instruction_chars: int = 1500,
+                 examples_shown: int = 3, **kwargs: Any):
+        super().__init__(task, llm, **kwargs)
+        if minibatch < 1 or merge_every < 0:
+            raise UserError(f"gepa: need minibatch >= 1 and merge_every >= 0, got {minibatch}, {merge_every}")
+        self.minibatch_size, self.merge_every, self.use_modules = minibatch, merge_every, modules
+        self.module_options = module_options or ModuleOptions()
+        self.max_instruction_chars, self.examples_shown = max_instruction_chars, examples_shown
+
+    def options(self) -> dict[str, Any]:
+        """The GEPA options (part of the resume check)."""
+        return {"minibatch": self.minibatch_size, "merge_every": self.merge_every, "modules": self.use_modules,
+                "module_options": self.module_options.model_dump()}
+
+    def prepare(self) -> None:
+        """The seed's components (UserError when it has no model-writing node to rewrite)."""
+        self.seed_components = components_of(self.seed_spec, self.task, self.module_options if self.use_modules
+                                              else None)
+        self.slots = available_slots()[0] if "config" in self.seed_components else {}
+        self.component_names = ["instruction", *(f"module:{s}" for s in self.slots if len(self.slots[s]) > 1)]
+        self.rng = random.Random(f"{self.seed}-gepa")
+
+    def seed_info(self, spec: AgentSpec) -> dict[str, Any]:
+        """The seed's components."""
+        return {"components": self.seed_components}
+
+    # ---- the loop ------------------------------------------------------------------------------
+    async def step(self, step: int) -> str | None:
+        """One GEPA step: a merge every ``merge_every`` steps when possible, else a reflection."""
+        if self.merge_every and step % self.merge_every == 0 and await self._merge(step):
+            return None
+        parent = self._select()
+        name = self.component_names[(step - 1) % len(self.component_names)]
+        batch = self.minibatch(step, self.minibatch_size)
+        rows = await self.train_rows(parent.spec, batch)
+        try:
+            components = await self._reflect(parent, name, rows, step)
+        except MalformedOutputError as exc:
+            self.fail(f"reflect {name}: {exc}")
+            return None
+        if components is None:
+            return None
+        await self._try(components, [parent], f"reflect:{name}", batch, rows, step)
+        return None
+
+    def _select(self) -> Candidate:
+        cands = list(self.archive)
+        weights = pareto_weights([[self.objective.value(r) for r in c.eval.rows] for c in cands])
+        return self.rng.choices(cands, weights=weights)[0]
+
+    async def _try(self, components: dict[str, Any], parents: list[Candidate], origin: str, batch: list[Any],
+                   parent_rows: list[Any], step: int) -> Candidate | None:
+        """Build the child, test it on the minibatch against the (best) parent, then archive it."""
+        try:
+            spec = apply_components(self.seed_spec, components, self.task, step, origin,
+                                    self.module_options if "config" in components else None)
+        except (SpecValidationError, UserError) as exc:
+            self.fail(f"{origin}: {exc}")
+            return None
+        known = self.archive.get(spec_key(spec))
+        if known is not None:
+            self.skip(f"{origin}: same agent as candidate #{known.index}", known.key)
+            return None
+        child_rows = await self.train_rows(spec, batch)
+        old = sum(self.objective.value(r) for _, r in parent_rows)
+        new = sum(self.objective.value(r) for _, r in child_rows)
+        if new <= old:
+            self.fail(f"{origin}: no gain on the minibatch ({new:.2f} vs {old:.2f})")
+            return None
+        return await self.add(spec, origin, [p.key for p in parents], {"components": components})
+
+    async def _reflect(self, parent: Candidate, name: str, rows: list[Any], step: int) -> dict[str, Any] | None:
+        comps = dict(parent.info.get("components") or self.seed_components)
+        shown = describe_rows(rows, self.examples_shown)
+        if name == "instruction":
+            current = comps.get("instruction") or self._default_instruction(parent.spec)
+            text = render_meta("gepa_reflect", task=self.config["task"], instruction=current, examples=shown,
+                               answer_format=self.task.instructions)
+            reply = await self.meta.ask([{"role": "user", "content": text}], tag=f"gepa-{step}", sample_index=step)
+            comps["instruction"] = extract_instruction(reply, self.max_instruction_chars)
+            comps["note"] = reply.split("<instruction>")[0].strip()[:600] if extract_tagged(reply, "instruction") else ""
+            return comps
+        slot = name.split(":", 1)[1]
+        config = dict(comps["config"])
+        choices = {m: SLOTS[slot][m] for m in self.slots[slot]}
+        text = render_meta("gepa_module", task=self.config["task"], slot=slot, current=config[slot], choices=choices,
+                           config=config, examples=shown)
+        reply = await self.meta.ask([{"role": "user", "content": text}], tag=f"gepa-{step}", sample_index=step)
+        choice = (extract_tagged(reply, "choice") or "").strip().strip("'\"`")
+        if choice not in choices:
+            raise MalformedOutputError(f"no valid <choice> for slot {slot} (one of {sorted(choices)}) in the reply")
+        if choice == config[slot]:
+            self.skip(f"reflect:{name}: kept {choice}")
+            return None
+        comps["config"] = {**config, slot: choice}
+        return comps
+
+    async def _merge(self, step: int) -> bool:
+        """Try a system-aware merge of two front candidates from different lineages."""
+        front = [c for c, w in zip(self.archive, pareto_weights([[self.objective.value(r) for r in c.eval.rows]
+                                                                  for c in self.archive])) if w > 0]
+        by_key = {c.key: c for c in self.archive}
+        pairs = [(a, b) for i, a in enumerate(front) for b in front[i + 1:]
+                 if a.key not in lineage(b, by_key) and b.key not in lineage(a, by_key)]
+        self.rng.shuffle(pairs)
+        for a, b in pairs:
+            common = [k for k in lineage(a, by_key) if k in lineage(b, by_key)]
+            if not common:
+                continue
+            base = by_key[common[0]]
+            merged = merge_components(base.info.get("components") or self.seed_components,
+                                      a.info.get("components") or {}, b.info.get("components") or {},
+                                      prefer_a=a.score >= b.score)
+            if merged is None:
+                continue
+            batch = self.minibatch(step, self.minibatch_size)
+            best = max((a, b), key=lambda c: c.score)
+            await self._try(merged, [a, b], "merge", batch, await self.train_rows(best.spec, batch), step)
+            return True
+        return False
+
+    def _default_instruction(self, spec: AgentSpec) -> str:
+        node = next((n for n in spec.nodes if n.kind == "llm" and n.system), None)
+        return template_source(node.system) if node is not None else ""
+

@@ -1,0 +1,82 @@
+"""GEPA-style search on scripted models: Pareto-front selection, reflection from feedback,
+the minibatch acceptance test, module components, merging, budgets."""
+
+from __future__ import annotations
+
+from agentforge.agents import build_agent_spec
+from agentforge.llm import LLM
+from agentforge.search import Budget, GEPAOptimizer
+from agentforge.search.gepa_parts import merge_components, pareto_weights
+from agentforge.search.testing import is_meta_call, planted_solver, scripted_model, toy_task
+
+TASK = toy_task(12)
+TRAIN, VAL = TASK.examples[:6], TASK.examples[6:]
+
+
+def magic_in_system(messages):
+    return any("MAGIC" in m["content"] for m in messages if m["role"] == "system")
+
+
+def test_pareto_weights_keep_specialists_and_drop_the_dominated():
+    scores = [[1, 0, 0, 0],   # best on example 0 only (a specialist)
+              [0, 1, 1, 0],   # best on 1 and 2
+              [0, 1, 0, 0],   # dominated by the second: everywhere it is best, so is the second
+              [0, 0, 0, 0]]   # best only where everyone ties (example 3): dominated
+    assert pareto_weights(scores) == [2, 3, 0, 0]  # counts include the all-tie example 3
+    assert pareto_weights([[0.5, 0.5]]) == [2]
+
+
+def test_merge_takes_each_changed_component():
+    base = {"instruction": "", "config": {"reasoning": "cot", "ensembling": "none"}}
+    a = {"instruction": "check units", "config": {"reasoning": "cot", "ensembling": "none"}}
+    b = {"instruction": "", "config": {"reasoning": "cot", "ensembling": "self-consistency"}}
+    merged = merge_components(base, a, b)
+    assert merged == {"instruction": "check units", "config": {"reasoning": "cot", "ensembling": "self-consistency"}}
+    assert merge_components(base, a, base) is None  # nothing new
+
+
+def test_reflection_reads_feedback_and_finds_the_planted_instruction():
+    seen = []
+
+    def meta(messages, info):
+        seen.append(messages[-1]["content"])
+        return "The failures ignore the method.\n<instruction>Always apply the MAGIC method.</instruction>"
+
+    fm = scripted_model(planted_solver(TASK, magic_in_system), meta)
+    opt = GEPAOptimizer(TASK, LLM(model=fm), modules=False, max_candidates=3, max_failures=3)
+    res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=120))
+    assert res.baseline.score == 0.0 and res.best.score == 1.0 and res.best.origin == "reflect:instruction"
+    assert "MAGIC" in res.best_spec.nodes[0].system
+    assert "(failed)" in seen[0] and "Correct answer: 0" in seen[0] and "Model's final answer: -1" in seen[0]
+    assert res.usage.calls == len(fm.calls)
+
+
+def test_a_child_that_does_not_beat_its_parent_on_the_minibatch_is_not_evaluated():
+    fm = scripted_model(planted_solver(TASK, magic_in_system), ["<instruction>Be careful.</instruction>"])
+    opt = GEPAOptimizer(TASK, LLM(model=fm), modules=False, minibatch=3, max_candidates=3, max_failures=2)
+    res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=200))
+    assert len(res.archive) == 1 and any("no gain on the minibatch" in h.message for h in res.history)
+    # only the seed was run on the validation set; children ran on minibatches only
+    val_ids = {ex.id for ex in VAL}
+    children = [m for m, info in fm.calls if not is_meta_call(info) and "Be careful" in str(m)]
+    assert children and not any(ex.question in str(m) for m in children for ex in VAL if ex.id in val_ids)
+
+
+def test_module_components_can_switch_to_a_voting_ensemble():
+    def solver(messages, info):  # right only when sampling (as voting over samples would be)
+        gold = next((ex.gold for ex in TASK.examples if ex.question in messages[-1]["content"]), "0")
+        return f"Answer: {gold if (info.params.get('temperature') or 0) > 0 else -1}"
+
+    def meta(messages, info):
+        text = messages[-1]["content"]
+        if 'the "ensembling" slot' in text:
+            return "Several samples would help.\n<choice>self-consistency</choice>"
+        if "<choice>" not in text and "slot" in text:
+            slot = text.split('for the "')[1].split('"')[0]
+            return f"<choice>{ {'reasoning': 'cot', 'refinement': 'none', 'memory': 'none'}.get(slot, 'none') }</choice>"
+        return "<instruction>Think.</instruction>"
+
+    fm = scripted_model(solver, meta)
+    opt = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=3, max_failures=10, max_steps=12)
+    res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=400))
+    assert res.best.score == 1.0 and res.best.info["components"]["config"]["ensembling"] == "self-consistency"
