@@ -1,8 +1,8 @@
 """The :class:`MemoryStore` contract every backend implements, plus shared helpers.
 
 Backends implement the abstract methods; JSONL export/import, ``namespaces`` and the
-context-manager protocol are shared here. ``tests/test_memory_conformance.py`` is the suite
-every backend must pass.
+context-manager protocol are shared here. ``agentforge.memory.conformance`` is the suite every
+backend must pass (a third-party backend subclasses ``MemoryStoreConformance`` in its tests).
 """
 
 from __future__ import annotations
