@@ -45,3 +45,14 @@ def test_solve_prints_trace_with_embedded_model():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[1] solve (solver" in proc.stdout and "answer:" in proc.stdout
+
+
+def test_pal_runs_the_embedded_models_program_in_the_sandbox(tmp_path):
+    from agentforge import Agent, load_task
+
+    task = load_task("gsm8k", limit=1)  # Natalia: 48 + 24 = 72
+    result = Agent("pal", model=f"local/{MODEL}", task=task).run_sync(task.examples[0])
+    assert result.trajectory[0].node == "program" and "def solution" in result.trajectory[0].output
+    report = result.metadata["execution"]["run"]
+    assert report.strip() and result.usage.calls == 1  # the sandbox ran it and reported back
+    assert result.answer is None or result.answer.replace(".", "").lstrip("-").isdigit()
