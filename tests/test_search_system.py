@@ -12,8 +12,10 @@ from agentforge.agents import build_agent_spec
 from agentforge.core.errors import MalformedOutputError, SpecValidationError
 from agentforge.llm import LLM, FunctionModel
 from agentforge.search import Budget, RunStore, SystemOptimizer
+from agentforge.search.specs import estimate_calls, proposal_schema
 from agentforge.search.system_opt import parse_proposal
-from agentforge.search.testing import is_meta_call, planted_solver, scripted_model, toy_task
+from agentforge.search.testing import gold_of, is_meta_call, planted_solver, scripted_model, toy_task
+from agentforge.tasks import load_task
 
 TASK = toy_task(10)
 TRAIN, VAL = TASK.examples[:4], TASK.examples[4:]
@@ -164,3 +166,111 @@ def test_proposals_are_asked_for_under_the_spec_schema_which_rules_out_the_usual
     SystemOptimizer(TASK, LLM(model=fm, cache=False), max_candidates=2, structured=False).optimize(
         build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=100))
     assert plain and plain[0] is None
+
+
+# ---- grounded graphs: execute nodes, answers_match / tests_pass conditions ---------------------------------------
+
+PAL_VOTE = {"name": "pal-vote", "description": "3 programs, run, vote over their printed results",
+            "nodes": [{"id": "program", "role": "programmer", "system": "@coder", "prompt": "@pal", "samples": 3,
+                       "temperature": 0.7},
+                      {"id": "run", "kind": "execute", "source": "program",
+                       "execute": {"answer_from": "stdout", "timeout_s": 3}},
+                      {"id": "vote", "kind": "vote", "system": None, "source": "run"}],
+            "edges": [{"source": "program", "target": "run"}, {"source": "run", "target": "vote"},
+                      {"source": "vote", "target": "END"}], "entry": "program"}
+
+
+def program_solver(task):
+    """Writes a right program when asked for solution(); its chains of thought are wrong."""
+
+    def solve(messages, info):
+        gold = gold_of(task, messages)
+        if "solution()" in messages[-1]["content"]:
+            return f"```python\ndef solution():\n    value = {gold}\n    return value\n```"
+        return "Step 1: guess.\nAnswer: -1"
+
+    return solve
+
+
+def test_a_proposed_program_aided_graph_is_validated_run_and_archived():
+    fm = scripted_model(program_solver(TASK), [proposal(PAL_VOTE, "let the sandbox compute")])
+    res = SystemOptimizer(TASK, LLM(model=fm, cache=False), max_candidates=2).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=100))
+    assert [c.spec.name for c in res.archive] == ["cot", "pal-vote"] and res.best.spec.name == "pal-vote"
+    assert res.baseline.score == 0.0 and res.best.score == 1.0
+    assert res.best.eval.calls_per_example == 3  # three programs; running and voting cost no model call
+    assert res.best.spec.nodes[1].execute.answer_from == "stdout"
+    system = [m for m, info in fm.calls if is_meta_call(info)][0][0]["content"]
+    for needle in ('"execute"', "answers_match", "tests_pass", "tests_fail", "@pal", "@critic_program",
+                   '{"id":"run","kind":"execute"', "{{ feedback }}"):
+        assert needle in system, needle
+    assert "@self_debug" not in system and "self-tests" not in system  # code-only options stay out on GSM8K-like tasks
+
+
+def test_program_tasks_see_test_based_options_and_a_self_debug_example():
+    task = load_task("humaneval", limit=2)
+    fm = scripted_model(lambda m, i: "```python\npass\n```", ["no idea"])
+    SystemOptimizer(task, LLM(model=fm, cache=False), max_candidates=3, max_retries=0, max_failures=1,
+                    minibatch=0).optimize(build_agent_spec("cot"), [], task.examples[:1], Budget(max_calls=10))
+    system = [m for m, info in fm.calls if is_meta_call(info)][0][0]["content"]
+    assert '"tests":"visible"' in system and '"kind":"tests_pass"' in system and "@self_debug" in system
+    assert '"self-tests"' in system and "@pal" not in system
+
+
+CRITIC_LIKE = {"name": "checked", "nodes": [
+    {"id": "solve", "prompt": "@solve", "answer": True},
+    {"id": "check", "system": "@coder", "prompt": "@critic_program"},
+    {"id": "run", "kind": "execute", "source": "check", "execute": {"answer_from": "stdout"}},
+    {"id": "revise", "prompt": "@critic_revise", "answer": True}],
+    "edges": [{"source": "solve", "target": "check"}, {"source": "check", "target": "run"},
+              {"source": "run", "target": "END", "when": [{"kind": "answers_match", "node": "run", "value": "solve"}]},
+              {"source": "run", "target": "revise"}, {"source": "revise", "target": "END"}], "entry": "solve"}
+DEBUG_LIKE = {"name": "tested", "nodes": [
+    {"id": "code", "prompt": "@solve", "answer": True},
+    {"id": "test", "kind": "execute", "source": "code", "execute": {"tests": "visible", "timeout_s": 2}},
+    {"id": "fix", "prompt": "@self_debug", "answer": True}],
+    "edges": [{"source": "code", "target": "test"},
+              {"source": "test", "target": "END", "when": [{"kind": "tests_pass", "node": "test"}]},
+              {"source": "test", "target": "fix"}, {"source": "fix", "target": "END"}], "entry": "code"}
+
+
+def test_grounded_proposals_validate_with_their_call_bounds_and_wrong_ones_are_named():
+    spec, _ = parse_proposal(json.dumps(CRITIC_LIKE), 1, 12, "text")
+    assert estimate_calls(spec) == 3  # solve, check, revise: the execute node calls no model
+    spec, _ = parse_proposal(json.dumps(DEBUG_LIKE), 1, 12, "program")
+    assert estimate_calls(spec) == 2 and spec.nodes[1].execute.tests == "visible"
+    assert estimate_calls(parse_proposal(json.dumps(PAL_VOTE), 1, 12)[0]) == 3
+    self_tests = {**DEBUG_LIKE, "trials": 2, "evaluator": "self-tests"}
+    assert estimate_calls(parse_proposal(json.dumps(self_tests), 1, 12, "program")[0]) == 2 * 2 + 1 + 1
+    with pytest.raises(SpecValidationError, match="answers are text"):
+        parse_proposal(json.dumps(self_tests), 1, 12, "text")
+    for broken, error in [
+        ({"nodes": [*CRITIC_LIKE["nodes"][:2], {**CRITIC_LIKE["nodes"][2], "source": "nowhere"},
+                    CRITIC_LIKE["nodes"][3]]}, "execute source 'nowhere'"),
+        ({"edges": [*CRITIC_LIKE["edges"][:2], {"source": "run", "target": "END", "when": [
+            {"kind": "tests_pass", "node": "solve"}]}, *CRITIC_LIKE["edges"][3:]]}, "needs an execute node"),
+        ({"edges": [*CRITIC_LIKE["edges"][:2], {"source": "run", "target": "END", "when": [
+            {"kind": "answers_match", "node": "run", "value": "oracle"}]}, *CRITIC_LIKE["edges"][3:]]},
+         "answers_match against unknown node 'oracle'"),
+        ({"nodes": [*CRITIC_LIKE["nodes"][:2], {**CRITIC_LIKE["nodes"][2], "execute": {"shell": "ls"}},
+                    CRITIC_LIKE["nodes"][3]]}, "Extra inputs are not permitted"),
+        ({"nodes": [*CRITIC_LIKE["nodes"][:2], {**CRITIC_LIKE["nodes"][2], "execute": {"timeout_s": 60}},
+                    CRITIC_LIKE["nodes"][3]]}, r"execute.timeout_s is 60.0; at most 10.0"),
+    ]:
+        with pytest.raises(SpecValidationError, match=error):
+            parse_proposal(json.dumps({**CRITIC_LIKE, **broken}), 1, 12, "text")
+
+
+def test_the_proposal_schema_takes_execute_nodes_with_bounded_options():
+    schema = proposal_schema()
+    for name, opts in [("pal", {"samples": 3}), ("critic", {}), ("self-debug", {})]:
+        spec = build_agent_spec(name, **opts).model_dump(mode="json", exclude_defaults=True, exclude={"metadata"})
+        jsonschema.validate({"thought": "", "spec": spec}, schema)
+    for spec in (PAL_VOTE, CRITIC_LIKE, DEBUG_LIKE):
+        jsonschema.validate({"thought": "", "spec": spec}, schema)
+    run = PAL_VOTE["nodes"][1]
+    for bad in ({"timeout_s": 30}, {"timeout_s": 0}, {"memory_mb": 2048}, {"max_feedback_chars": 10**4},
+                {"answer_from": "eval"}, {"tests": "hidden"}, {"tests_from": "x" * 200}, {"shell": "ls"}):
+        nodes = [PAL_VOTE["nodes"][0], {**run, "execute": {**run["execute"], **bad}}, PAL_VOTE["nodes"][2]]
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"thought": "", "spec": {**PAL_VOTE, "nodes": nodes}}, schema)

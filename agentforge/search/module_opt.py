@@ -14,20 +14,29 @@ alternates two operators, as AgentSquare's module recombination:
 
 (AgentSquare's performance predictor, which screens proposals with an LLM, is not used: every
 proposal is evaluated for real, within the budget.)
+
+The space is the task's (``available_slots(task)``): grounded modules (pal, critic, self-debug,
+reflexion-tests; see :mod:`agentforge.search.modules`) only where they apply, and the meta model
+is told which combinations are impossible. With ``ModuleOptions(best_of_n_judge="execution")``
+best-of-n candidates are judged by execution (:class:`RunExecutionJudge`, passed to the
+evaluator as the agents' judge) instead of by the model itself.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from agentforge.agents import AgentSpec
-from agentforge.core.errors import MalformedOutputError, SpecValidationError
+from agentforge.core.errors import MalformedOutputError, SpecValidationError, UserError
+from agentforge.judges.base import Item, Judge, JudgeResult
+from agentforge.judges.execution import ExecutionJudge
 from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
 from agentforge.search.modules import (DEFAULT_CONFIG, ModuleOptions, all_configs, available_slots,
-                                       build_module_spec, infer_config, validate_config)
+                                       build_module_spec, infer_config, rules, validate_config)
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
 
@@ -36,29 +45,65 @@ def _ck(config: dict[str, str]) -> tuple[str, ...]:
     return tuple(config.values())
 
 
+class RunExecutionJudge(Judge):
+    """An :class:`~agentforge.judges.execution.ExecutionJudge` made afresh for every scoring call
+    (one search node run: one question, its n solutions), so each candidate pays for its own
+    checking program on answer tasks (one model call per question and run) instead of reusing
+    one another candidate paid for: cost per candidate stays comparable and a resumed search
+    pays as a fresh one. Program tasks need no model call (the task's visible tests).
+
+    Args:
+        task: the task. llm: the model writing checking programs (answer tasks).
+        timeout_s: wall-clock limit per program run in seconds (default 5).
+    """
+
+    def __init__(self, task: Any, llm: Any, timeout_s: float = 5.0):
+        self.task, self.llm, self.timeout_s = task, llm, timeout_s
+        self.name = f"execution-judge({getattr(task, 'name', 'task')})"
+
+    async def ascore_batch(self, items: Sequence[Item], *, examples: Sequence[Any] | None = None) -> list[JudgeResult]:
+        """Score solutions by execution (see ``ExecutionJudge``)."""
+        judge = ExecutionJudge(self.task, self.llm, timeout_s=self.timeout_s)
+        return await judge.ascore_batch(items, examples=examples)
+
+
 class ModuleOptimizer(Optimizer):
     """Module-level optimizer (see the module docstring).
 
     Args:
         task, llm, **kwargs: see :class:`~agentforge.search.base.Optimizer`.
-        module_options: module sizes (samples, agents, rounds, trials; small by default).
+        module_options: module sizes (samples, agents, rounds, trials; small by default) and
+            best-of-n's judge (``best_of_n_judge="execution"``: a :class:`RunExecutionJudge`).
         max_retries: corrected proposals asked for after an invalid one (default 2).
+
+    Raises:
+        UserError: ``best_of_n_judge="execution"`` together with an explicit ``agent_judge``.
     """
 
     level = "module"
 
     def __init__(self, task: Any, llm: Any, *, module_options: ModuleOptions | None = None, max_retries: int = 2,
                  **kwargs: Any):
+        options = module_options or ModuleOptions()
+        if options.best_of_n_judge == "execution":
+            if kwargs.get("agent_judge") is not None:
+                raise UserError("module_options.best_of_n_judge='execution' builds the agents' judge; do not also "
+                                "pass agent_judge")
+            kwargs["agent_judge"] = RunExecutionJudge(task, llm)
         super().__init__(task, llm, **kwargs)
-        self.module_options, self.max_retries = module_options or ModuleOptions(), max_retries
+        self.module_options, self.max_retries = options, max_retries
 
     def options(self) -> dict[str, Any]:
-        """The module-level options (part of the resume check)."""
-        return {"module_options": self.module_options.model_dump(), "max_retries": self.max_retries}
+        """The module-level options (part of the resume check; the judge only when not default,
+        so searches stored before it existed still resume)."""
+        mo = self.module_options.model_dump()
+        if mo["best_of_n_judge"] == "default":
+            del mo["best_of_n_judge"]
+        return {"module_options": mo, "max_retries": self.max_retries}
 
     def prepare(self) -> None:
-        """The buildable slots (notes on skipped modules go to the history)."""
-        self.slots, notes = available_slots()
+        """The task's buildable slots (notes on left-out modules go to the history)."""
+        self.slots, notes = available_slots(self.task, self.module_options)
         self.tried: set[tuple[str, ...]] = set()
         for note in notes:
             self.log("note", note)
@@ -95,7 +140,8 @@ class ModuleOptimizer(Optimizer):
                  "calls": round(c.eval.calls_per_example, 1), "tokens": round(c.eval.tokens_per_example)}
                 for c in self._modular()]
         messages = [{"role": "user", "content": render_meta("module_propose", task=self.config["task"],
-                                                            slots=self.slots, tried=rows)}]
+                                                            slots=self.slots, rules=rules(self.slots),
+                                                            tried=rows)}]
         for attempt in range(self.max_retries + 1):
             reply = await self.meta.ask(messages, tag=f"module-{step}-{attempt}", sample_index=step * 10 + attempt)
             try:

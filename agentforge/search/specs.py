@@ -4,10 +4,13 @@
   (nodes, edges, entry, limits, memory, trials), not of its name, description or metadata.
 * ``check_renderable``: render every template against a complete dummy state, so a proposal
   that refers to an unknown variable is rejected before it costs a call.
-* ``estimate_calls``: an upper bound on model calls per question, to refuse runaway proposals.
+* ``estimate_calls``: an upper bound on model calls per question, to refuse runaway proposals
+  (``execute`` nodes run programs in the sandbox and make no model call).
 * ``literal``: embed text (an instruction, demonstrations) in a Jinja template verbatim.
 * ``similarity``: structural equality plus prompt-text similarity, for near-duplicate skipping.
-* ``proposal_schema``: the JSON schema of a system-level proposal, for constrained decoding.
+* ``proposal_schema``: the JSON schema of a system-level proposal, for constrained decoding
+  (every node kind, ``execute`` with its options capped at ``EXECUTE_LIMITS``).
+* ``check_execute_limits``: the same caps for proposals decoded without the schema.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def check_renderable(spec: AgentSpec) -> None:
 
 
 def _node_calls(n: NodeSpec) -> int:
+    if n.kind == "execute":
+        return 0
     if n.kind == "vote":
         return 1 if n.tiebreak == "judge" else 0
     if n.kind == "search" and n.search is not None:
@@ -89,9 +94,10 @@ def estimate_calls(spec: AgentSpec) -> int:
     """Upper bound on model calls for one question.
 
     An acyclic graph runs each node at most once; a graph with a loop runs at most
-    ``max_steps`` nodes. Search nodes count their generations and (LLM-judge) gradings; Reflexion
-    trials multiply the total and add a self-evaluation per trial (``evaluator="llm"``) and a
-    reflection between trials.
+    ``max_steps`` nodes. Search nodes count their generations and (LLM-judge) gradings,
+    ``execute`` nodes none; Reflexion trials multiply the total and add a reflection between
+    trials, a self-evaluation per trial (``evaluator="llm"``) or one test-writing call
+    (``"self-tests"``).
     """
     calls = {n.id: _node_calls(n) for n in spec.nodes}
     graph = {n.id: [e.target for e in spec.edges if e.source == n.id] for n in spec.nodes}
@@ -107,7 +113,7 @@ def estimate_calls(spec: AgentSpec) -> int:
 
     per_run = spec.max_steps * max(calls.values()) if cyclic(spec.entry) else sum(calls.values())
     per_run = min(per_run, spec.max_steps * max(calls.values()))
-    extra = 0 if spec.trials == 1 else (2 * spec.trials - 1 if spec.evaluator == "llm" else spec.trials - 1)
+    extra = 0 if spec.trials == 1 else spec.trials - 1 + {"llm": spec.trials, "self-tests": 1}.get(spec.evaluator, 0)
     return per_run * spec.trials + extra
 
 
@@ -154,6 +160,22 @@ def compact_json(spec: AgentSpec) -> str:
 
 
 LONG_TEXT = ("prompt", "system", "step_prompt", "reflect_prompt", "description")
+EXECUTE_LIMITS = {"timeout_s": 10.0, "memory_mb": 1024, "max_feedback_chars": 4000}
+"""Caps on a proposed ``execute`` node's options (below ``ExecuteSpec``'s own): seconds per
+program, MB per program, characters of the report later prompts see (a small model's context)."""
+
+
+def check_execute_limits(spec: AgentSpec) -> None:
+    """Check ``spec``'s ``execute`` nodes against ``EXECUTE_LIMITS``.
+
+    Raises:
+        SpecValidationError: naming the node, the option and the cap.
+    """
+    for n in spec.nodes:
+        for name, cap in EXECUTE_LIMITS.items():
+            value = getattr(n.execute, name) if n.execute is not None else 0
+            if value > cap:
+                raise SpecValidationError(f"node {n.id!r}: execute.{name} is {value}; at most {cap} in a search")
 
 
 def proposal_schema(thought_chars: int = 600, max_items: int = 8, name_chars: int = 40) -> dict:
@@ -167,10 +189,14 @@ def proposal_schema(thought_chars: int = 600, max_items: int = 8, name_chars: in
     entries (default 8), ids, names and other short strings at most ``name_chars`` characters
     (default 40; templates, ``LONG_TEXT``, are not bounded) and ``thought`` at most
     ``thought_chars`` (default 600): under a grammar a small model otherwise repeats list entries
-    until it runs out of tokens and the JSON never closes.
+    until it runs out of tokens and the JSON never closes. ``execute`` options keep their
+    fields' ranges, capped at ``EXECUTE_LIMITS`` (``answer_from`` and ``tests`` are enums,
+    ``tests_from`` a short id).
     """
     spec = AgentSpec.model_json_schema()
     defs = spec.pop("$defs", {})
+    for name, cap in EXECUTE_LIMITS.items():
+        defs["ExecuteSpec"]["properties"][name]["maximum"] = cap
     spec["properties"] = {k: v for k, v in spec["properties"].items() if k != "metadata"}
 
     def bound(node, field=""):

@@ -12,6 +12,12 @@ Nothing the meta model writes is ever executed.
 As in AFlow (Zhang et al. 2024), each step modifies a parent chosen among the best candidates
 with a soft-mixed probability (uniform mixed with a softmax of scores), and the proposal prompt
 shows the parent's failures on training problems (the execution feedback AFlow uses).
+
+The framework description covers every node kind, ``execute`` included (model-written programs
+run in the sandbox: program-aided answers, PAL, Gao et al. 2022; checks, CRITIC, Gou et al.
+2023; visible tests, Self-Debug, Chen et al. 2023), and the conditions on their results
+(``answers_match``, ``tests_pass``, ``tests_fail``); besides the self-refine example it shows a
+grounded one for the task's kind (:func:`grounded_example`).
 """
 
 from __future__ import annotations
@@ -26,20 +32,34 @@ from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
-from agentforge.search.specs import check_renderable, compact_json, estimate_calls, proposal_schema
+from agentforge.search.specs import (check_execute_limits, check_renderable, compact_json, estimate_calls,
+                                     proposal_schema)
 
 
-def parse_proposal(text: str, step: int, max_calls: int) -> tuple[AgentSpec, str]:
+def grounded_example(answer_type: str) -> tuple[str, str]:
+    """(what it shows, compact spec JSON) of the grounded example the meta model sees: for
+    program tasks (``answer_type == "program"``) self-debug with one revision, else pal with 3
+    programs and a vote over their printed results."""
+    if answer_type == "program":
+        return ("code, run the visible tests, fix from the report once",
+                compact_json(build_agent_spec("self-debug", max_iters=1)))
+    return ("program-aided: 3 programs run, vote over their printed results",
+            compact_json(build_agent_spec("pal", samples=3)))
+
+
+def parse_proposal(text: str, step: int, max_calls: int, answer_type: str | None = None) -> tuple[AgentSpec, str]:
     """A validated AgentSpec (and the meta model's rationale) from a proposal reply.
 
     Accepts ``{"thought": ..., "spec": {...}}`` or a bare spec object; a missing name becomes
-    ``meta-<step>``.
+    ``meta-<step>``. ``answer_type``: the task's (``"text"`` refuses test-based evaluators,
+    which need answers that are programs); None skips that check.
 
     Raises:
         MalformedOutputError: no JSON object in the reply.
         SpecValidationError: the spec is invalid, a template does not render, it retries with the
-            gold-reading ``verifier`` evaluator, or it may make more than ``max_calls`` model calls
-            per question (the message says which).
+            gold-reading ``verifier`` evaluator (or a test-based one on a text task), an
+            ``execute`` option exceeds ``EXECUTE_LIMITS``, or it may make more than ``max_calls``
+            model calls per question (the message says which).
     """
     obj = extract_json_object(text, want=("spec", "nodes"))
     data = obj["spec"] if isinstance(obj.get("spec"), dict) else obj
@@ -48,9 +68,13 @@ def parse_proposal(text: str, step: int, max_calls: int) -> tuple[AgentSpec, str
     data.setdefault("name", f"meta-{step}")
     spec = AgentSpec.validate_dict(data)
     check_renderable(spec)
+    check_execute_limits(spec)
     if spec.trials > 1 and spec.evaluator == "verifier":
         raise SpecValidationError('trials > 1 with evaluator "verifier" reads the gold answer between attempts; '
                                   'use "evaluator": "llm"')
+    if spec.trials > 1 and answer_type == "text" and spec.evaluator in ("visible-tests", "self-tests"):
+        raise SpecValidationError(f'evaluator "{spec.evaluator}" runs the answer as a program, but this task\'s '
+                                  'answers are text; use "evaluator": "llm"')
     calls = estimate_calls(spec)
     if calls > max_calls:
         raise SpecValidationError(f"the agent may make up to {calls} model calls per problem; the limit is {max_calls} "
@@ -120,7 +144,10 @@ class SystemOptimizer(Optimizer):
                     "hi": round(100 * c.eval.score_ci[1], 1), "calls": round(c.eval.calls_per_example, 1),
                     "tokens": round(c.eval.tokens_per_example), "json": compact_json(c.spec)[:4000]}
                    for c in self.archive.ranked()[: self.archive_shown]]
-        framework = render_meta("system_framework", example=compact_json(build_agent_spec("self-refine", max_iters=2)))
+        kind = getattr(self.task, "answer_type", "text")
+        what, grounded = grounded_example(kind)
+        framework = render_meta("system_framework", example=compact_json(build_agent_spec("self-refine", max_iters=2)),
+                                answer_type=kind, grounded=grounded, grounded_what=what)
         user = render_meta("system_propose", archive=archive, failures=failures, task=self.config["task"],
                            parent={"name": parent.spec.name, "score": round(100 * parent.score, 1)},
                            max_calls=self.max_calls)
@@ -137,7 +164,7 @@ class SystemOptimizer(Optimizer):
             reply = await self.meta.ask(messages, tag=f"system-{step}-{attempt}", sample_index=step * 10 + attempt,
                                         response_format=self._format if self.structured else None)
             try:
-                spec, thought = parse_proposal(reply, step, self.max_calls)
+                spec, thought = parse_proposal(reply, step, self.max_calls, getattr(self.task, "answer_type", None))
             except (MalformedOutputError, SpecValidationError) as exc:
                 self.reject(f"proposal (attempt {attempt + 1}): {exc}")
                 # only the latest failed reply (its head) goes back: a small model's rambling
