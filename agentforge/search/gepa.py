@@ -75,7 +75,7 @@ class GEPAOptimizer(Optimizer):
         """The seed's components (UserError when it has no model-writing node to rewrite)."""
         self.seed_components = components_of(self.seed_spec, self.task, self.module_options if self.use_modules
                                               else None)
-        self.slots = available_slots()[0] if "config" in self.seed_components else {}
+        self.slots = available_slots(self.task, self.module_options)[0] if "config" in self.seed_components else {}
         self.component_names = ["instruction", *(f"module:{s}" for s in self.slots if len(self.slots[s]) > 1)]
         self.rng = random.Random(f"{self.seed}-gepa")
 

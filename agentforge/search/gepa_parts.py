@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentforge.agents import AgentSpec
-from agentforge.search.modules import ModuleOptions, build_module_spec, infer_config
+from agentforge.search.modules import ModuleOptions, available_slots, build_module_spec, infer_config
 from agentforge.search.result import Candidate
 from agentforge.search.specs import literal
 
@@ -26,7 +26,7 @@ def components_of(spec: AgentSpec, task: Any, options: ModuleOptions | None) -> 
     one) and an empty instruction (each node keeps its own system prompt)."""
     comps: dict[str, Any] = {"instruction": ""}
     if options is not None:
-        config = infer_config(spec, options)
+        config = infer_config(spec, options, available_slots(task, options)[0])
         if config is not None:
             comps["config"] = config
     return comps
@@ -40,7 +40,7 @@ def apply_components(seed: AgentSpec, comps: dict[str, Any], task: Any, step: in
     Raises:
         SpecValidationError: an invalid configuration or an instruction that cannot be embedded.
     """
-    base = build_module_spec(comps["config"], options) if "config" in comps else seed
+    base = build_module_spec(comps["config"], options, task=task) if "config" in comps else seed
     data = base.model_dump(mode="json")
     if comps.get("instruction", "").strip():
         for node in data["nodes"]:
