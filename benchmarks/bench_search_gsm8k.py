@@ -173,6 +173,23 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                 print(f"== dspy-{name} failed after {len(GLOBAL_HISTORY) - before} calls: "
                       f"{type(exc).__name__}: {str(exc)[:300]}", flush=True)
                 continue
+        elif name == "gepa":
+            # GEPA (Agrawal et al. 2025) in DSPy: the metric returns the gold check as feedback text, as
+            # ours does; the reflection model is --dspy-reflection-model (default: the task model)
+            def feedback_metric(gold, pred, trace=None, pred_name=None, pred_trace=None):
+                ok = metric(gold, pred)
+                said = str(getattr(pred, "answer", ""))[:200]
+                return dspy.Prediction(score=float(ok), feedback=f"The answer {said!r} is {'correct' if ok else 'wrong'}"
+                                       f"; the correct answer is {gold.answer}.")
+
+            reflection = dspy.LM(args.dspy_reflection_model or args.model, temperature=1.0, max_tokens=1024,
+                                 cache=True)
+            settings = {"max_metric_calls": args.budget - args.budget // 10, "reflection_minibatch_size": 3,
+                        "reflection_model": args.dspy_reflection_model or args.model}
+            opt = dspy.GEPA(metric=feedback_metric, max_metric_calls=settings["max_metric_calls"],
+                            reflection_minibatch_size=3, reflection_lm=reflection, num_threads=1, seed=0,
+                            log_dir=str(out / "gepa_log"))
+            program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val))
         elif name == "mipro":
             trials = max(1, args.budget // len(val) - 3)
             init = {"num_candidates": 5, "max_bootstrapped_demos": 2, "max_labeled_demos": 2}
@@ -181,7 +198,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
             opt = dspy.teleprompt.MIPROv2(metric=metric, auto=None, num_threads=1, seed=0, **init)
             program = opt.compile(student, trainset=to_dspy(train), valset=to_dspy(val), **run)
         else:
-            raise SystemExit(f"unknown --dspy optimizer {name!r}: use none, copro and/or mipro")
+            raise SystemExit(f"unknown --dspy optimizer {name!r}: use none, copro, mipro and/or gepa")
         calls, wall = len(GLOBAL_HISTORY) - before, round(time.time() - t0, 1)
         tokens = sum(map(total_tokens, GLOBAL_HISTORY[before:]))
         fresh = sum(not getattr(h["response"], "cache_hit", False) for h in GLOBAL_HISTORY[before:])
@@ -207,7 +224,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
                "tokens_per_example": round(sum(map(total_tokens, test_calls)) / len(correct), 1),
                "search_calls": calls, "search_tokens": tokens, "search_wall_s": wall, "settings": settings,
                "search_score": None if score is None else round(float(score) / 100, 4),
-               "search_score_on": {"mipro": "21-40", "copro": "1-40"}.get(name),
+               "search_score_on": {"mipro": "21-40", "copro": "1-40", "gepa": "21-40"}.get(name),
                "correct_ids": sorted(e.id for e, ok in zip(test, correct) if ok)}
         (out / "summary.json").write_text(json.dumps(row, indent=2))
         rows.append(row)
@@ -250,6 +267,7 @@ def main() -> None:
     ap.add_argument("--dspy", default="", help="add DSPy optimizers, comma-separated: none (unoptimized), mipro, copro "
                                            "(needs dspy[optuna])")
     ap.add_argument("--copro-depth", type=int, default=2, help="COPRO's rounds of proposals (breadth is 4)")
+    ap.add_argument("--dspy-reflection-model", default=None, help="dspy.GEPA's reflection model (default: --model)")
     ap.add_argument("--copro-temperature", type=float, default=0.7, help="COPRO's init_temperature (DSPy: 1.4)")
     ap.add_argument("--report-only", action="store_true",
                     help="no search: rebuild the table, paired statistics and plot from the stored runs")
@@ -276,7 +294,7 @@ def main() -> None:
     earlier = json.loads(path.read_text())["rows"] if path.exists() else []
     fresh = {r["level"] for r in rows}
     rows = [r for r in earlier if r["level"] not in fresh] + rows
-    order = ["cot (baseline)", "prompt", "module", "system", "dspy-none", "dspy-mipro", "dspy-copro"]
+    order = ["cot (baseline)", "prompt", "module", "system", "dspy-none", "dspy-mipro", "dspy-copro", "dspy-gepa"]
     rows.sort(key=lambda r: order.index(r["level"]) if r["level"] in order else len(order))
     for r in rows:  # rows written before per-question results were kept: read them from the store
         spec_file = ROOT / r["level"] / "best.json"

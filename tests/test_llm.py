@@ -240,3 +240,14 @@ def test_typed_errors_survive_the_litellm_round_trip():
         LLM(model=missing, cache=False).complete(MSGS)
     with pytest.raises(UnknownNameError, match="fake model"):  # raised inside the provider, as itself
         LLM(model="fake/never-registered", cache=False).complete(MSGS)
+
+
+def test_local_grammar_drops_string_bounds_llama_cpp_cannot_expand():
+    from agentforge.llm.local import MAX_GRAMMAR_REPEAT, grammar_safe
+
+    schema = {"type": "object", "properties": {
+        "a": {"type": "string", "maxLength": 1500, "minLength": 10},
+        "b": {"type": "array", "items": {"type": "string", "maxLength": MAX_GRAMMAR_REPEAT}}}}
+    safe = grammar_safe(schema)
+    assert safe["properties"]["a"] == {"type": "string", "minLength": 10}  # 1500 nested repeats crashed llama.cpp
+    assert safe["properties"]["b"]["items"]["maxLength"] == MAX_GRAMMAR_REPEAT and schema["properties"]["a"]["maxLength"]

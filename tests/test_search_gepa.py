@@ -40,7 +40,7 @@ def test_reflection_reads_feedback_and_finds_the_planted_instruction():
 
     def meta(messages, info):
         seen.append(messages[-1]["content"])
-        return "The failures ignore the method.\n<instruction>Always apply the MAGIC method.</instruction>"
+        return '{"diagnosis": "The failures ignore the method.", "instruction": "Always apply the MAGIC method."}'
 
     fm = scripted_model(planted_solver(TASK, magic_in_system), meta)
     opt = GEPAOptimizer(TASK, LLM(model=fm), modules=False, max_candidates=3, max_failures=3)
@@ -48,11 +48,12 @@ def test_reflection_reads_feedback_and_finds_the_planted_instruction():
     assert res.baseline.score == 0.0 and res.best.score == 1.0 and res.best.origin == "reflect:instruction"
     assert "MAGIC" in res.best_spec.nodes[0].system
     assert "(failed)" in seen[0] and "Correct answer: 0" in seen[0] and "Model's final answer: -1" in seen[0]
+    assert res.best.info["components"]["note"] == "The failures ignore the method."
     assert res.usage.calls == len(fm.calls)
 
 
 def test_a_child_that_does_not_beat_its_parent_on_the_minibatch_is_not_evaluated():
-    fm = scripted_model(planted_solver(TASK, magic_in_system), ["<instruction>Be careful.</instruction>"])
+    fm = scripted_model(planted_solver(TASK, magic_in_system), ['{"diagnosis": "x", "instruction": "Be careful, always."}'])
     opt = GEPAOptimizer(TASK, LLM(model=fm), modules=False, minibatch=3, max_candidates=3, max_failures=2)
     res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=200))
     assert len(res.archive) == 1 and any("no gain on the minibatch" in h.message for h in res.history)
@@ -70,13 +71,18 @@ def test_module_components_can_switch_to_a_voting_ensemble():
     def meta(messages, info):
         text = messages[-1]["content"]
         if 'the "ensembling" slot' in text:
-            return "Several samples would help.\n<choice>self-consistency</choice>"
-        if "<choice>" not in text and "slot" in text:
+            return '{"reason": "Several samples would help.", "choice": "self-consistency"}'
+        if "slot" in text:
             slot = text.split('for the "')[1].split('"')[0]
-            return f"<choice>{ {'reasoning': 'cot', 'refinement': 'none', 'memory': 'none'}.get(slot, 'none') }</choice>"
-        return "<instruction>Think.</instruction>"
+            keep = {"reasoning": "cot", "refinement": "none"}.get(slot, "none")
+            return '{"reason": "keep", "choice": "%s"}' % keep
+        return '{"diagnosis": "x", "instruction": "Think it through."}'
 
     fm = scripted_model(solver, meta)
     opt = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=3, max_failures=10, max_steps=12)
     res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=400))
     assert res.best.score == 1.0 and res.best.info["components"]["config"]["ensembling"] == "self-consistency"
+    formats = [info.params.get("response_format") for _, info in fm.calls if is_meta_call(info)]
+    enums = [f["json_schema"]["schema"]["properties"]["choice"].get("enum") for f in formats if f and "choice" in
+             f["json_schema"]["schema"]["properties"]]
+    assert enums and "self-consistency" in enums[-1] and all(formats)  # replies decoded under a schema

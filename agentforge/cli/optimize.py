@@ -34,7 +34,8 @@ from agentforge.search.estimate import RESOURCES, Estimate, aprobe, fmt, meta_ca
 from agentforge.search.report import write_checkpoint, write_outputs
 from agentforge.tasks import load_task
 
-LEVEL_HELP = "prompt (instructions, demos), module (AgentSquare slots) or system (new AgentSpec graphs)"
+LEVEL_HELP = ("prompt (instructions, demos), module (AgentSquare slots), system (new AgentSpec graphs) or gepa "
+              "(reflective evolution of instructions and modules over a Pareto front, GEPA)")
 
 
 def _split(task_name: str, data: Path | None, train: int, val: int, offset: int):
@@ -138,6 +139,8 @@ def optimize(
     cost_unit: str = typer.Option("tokens", "--cost-unit", help="tokens (per 1,000) or usd"),
     model: str = typer.Option(None, help="the agents' model (default $AGENTFORGE_MODEL or the embedded default)"),
     meta_model: str = typer.Option(None, "--meta-model", help="the proposing model (default: the agents' model)"),
+    meta_max_tokens: int = typer.Option(1024, "--meta-max-tokens", min=16,
+                                        help="completion token cap per meta-model (proposal) call"),
     backend: str = typer.Option("local", help="evaluation backend: local (asyncio) or ray"),
     concurrency: int = typer.Option(4, min=1, help="examples in flight"),
     seed: int = typer.Option(0, help="search and sampling seed"),
@@ -164,8 +167,8 @@ def optimize(
     spec = resolve_spec(agent, agent_spec, {})
     model_id = resolve_model(model, pull=pull)
     llm = LLM(model=model_id, seed=seed, temperature=temperature, max_tokens=max_tokens, cache=not no_cache)
-    meta_llm = llm if not meta_model else LLM(model=resolve_model(meta_model, pull=pull), seed=seed,
-                                              max_tokens=max_tokens, cache=not no_cache)
+    meta_llm = LLM(model=resolve_model(meta_model, pull=pull) if meta_model else model_id, seed=seed,
+                   max_tokens=meta_max_tokens, cache=not no_cache)
     the_judge = make_judge(judge, llm, the_task) if judge else None
     weight = judge_weight if judge_weight is not None else (0.5 if judge else 0.0)
     objective = Objective(judge_weight=weight, cost_weight=cost_weight, cost_unit=cost_unit)

@@ -86,13 +86,33 @@ def _response_format(fmt: Any) -> dict[str, Any] | None:
     kind = fmt.get("type")
     if kind == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema")
-        return {"type": "json_object", **({"schema": schema} if schema else {})}
+        return {"type": "json_object", **({"schema": grammar_safe(schema)} if schema else {})}
     if kind == "json_object":
-        return {"type": "json_object", **({"schema": fmt["schema"]} if fmt.get("schema") else {})}
+        return {"type": "json_object", **({"schema": grammar_safe(fmt["schema"])} if fmt.get("schema") else {})}
     if kind == "text":
         return None
     raise UserError(f"response_format type {kind!r} is not supported by the local model; "
                     "use json_schema, json_object or text")
+
+
+MAX_GRAMMAR_REPEAT = 600
+"""Longest string-length bound kept in a grammar. llama.cpp expands ``minLength``/``maxLength``
+into nested repetitions; far past that it refuses the grammar and the process can crash
+(seen: ``maxLength`` 1500 segfaulted), so longer bounds are dropped (the reply is still JSON of
+the schema's shape, bounded by ``max_tokens``)."""
+
+
+def grammar_safe(schema: Any) -> Any:
+    """``schema`` with string length bounds over ``MAX_GRAMMAR_REPEAT`` removed (recursively)."""
+    if isinstance(schema, dict):
+        out = {k: grammar_safe(v) for k, v in schema.items()}
+        for bound in ("minLength", "maxLength"):
+            if isinstance(out.get(bound), int) and out[bound] > MAX_GRAMMAR_REPEAT:
+                out.pop(bound)
+        return out
+    if isinstance(schema, list):
+        return [grammar_safe(v) for v in schema]
+    return schema
 
 
 class LocalProvider(SyncProvider):

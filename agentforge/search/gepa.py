@@ -36,7 +36,7 @@ from agentforge.search.gepa_parts import (apply_components, components_of, descr
                                           pareto_weights)
 from agentforge.search.meta import render_meta
 from agentforge.search.modules import SLOTS, ModuleOptions, available_slots
-from agentforge.search.parse import extract_instruction, extract_tagged
+from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
 from agentforge.search.specs import spec_key
 
@@ -52,31 +52,38 @@ class GEPAOptimizer(Optimizer):
         module_options: module sizes for module components (see ``ModuleOptions``).
         max_instruction_chars: longer proposed instructions are malformed (default 1500).
         examples_shown: trajectories shown to the reflection (default 3).
+        structured: decode the meta model's replies under a JSON schema (default True; see
+            ``_format``); off, the reply is parsed as it comes.
+        memory_modules: also search the memory slot (default False: learning candidates run their
+            examples one at a time and their memory calls eat the budget).
     """
 
     level = "gepa"
 
     def __init__(self, task: Any, llm: Any, *, minibatch: int = 3, merge_every: int = 4, modules: bool = True,
                  module_options: ModuleOptions | None = None, max_instruction_chars: int = 1500,
-                 examples_shown: int = 3, **kwargs: Any):
+                 examples_shown: int = 3, structured: bool = True, memory_modules: bool = False, **kwargs: Any):
         super().__init__(task, llm, **kwargs)
         if minibatch < 1 or merge_every < 0:
             raise UserError(f"gepa: need minibatch >= 1 and merge_every >= 0, got {minibatch}, {merge_every}")
         self.minibatch_size, self.merge_every, self.use_modules = minibatch, merge_every, modules
         self.module_options = module_options or ModuleOptions()
         self.max_instruction_chars, self.examples_shown = max_instruction_chars, examples_shown
+        self.structured, self.memory_modules = structured, memory_modules
 
     def options(self) -> dict[str, Any]:
         """The GEPA options (part of the resume check)."""
         return {"minibatch": self.minibatch_size, "merge_every": self.merge_every, "modules": self.use_modules,
-                "module_options": self.module_options.model_dump()}
+                "module_options": self.module_options.model_dump(), "structured": self.structured,
+                "memory_modules": self.memory_modules}
 
     def prepare(self) -> None:
         """The seed's components (UserError when it has no model-writing node to rewrite)."""
         self.seed_components = components_of(self.seed_spec, self.task, self.module_options if self.use_modules
                                               else None)
         self.slots = available_slots(self.task, self.module_options)[0] if "config" in self.seed_components else {}
-        self.component_names = ["instruction", *(f"module:{s}" for s in self.slots if len(self.slots[s]) > 1)]
+        self.component_names = ["instruction", *(f"module:{s}" for s in self.slots if len(self.slots[s]) > 1
+                                                 and (s != "memory" or self.memory_modules))]
         self.rng = random.Random(f"{self.seed}-gepa")
 
     def seed_info(self, spec: AgentSpec) -> dict[str, Any]:
@@ -135,19 +142,24 @@ class GEPAOptimizer(Optimizer):
             current = comps.get("instruction") or self._default_instruction(parent.spec)
             text = render_meta("gepa_reflect", task=self.config["task"], instruction=current, examples=shown,
                                answer_format=self.task.instructions)
-            reply = await self.meta.ask([{"role": "user", "content": text}], tag=f"gepa-{step}", sample_index=step)
-            comps["instruction"] = extract_instruction(reply, self.max_instruction_chars)
-            comps["note"] = reply.split("<instruction>")[0].strip()[:600] if extract_tagged(reply, "instruction") else ""
+            reply = await self.meta.ask([{"role": "user", "content": text}], tag=f"gepa-{step}", sample_index=step,
+                                        response_format=self._format("diagnosis", "instruction"))
+            got = extract_json_object(reply, ("instruction",))
+            instruction = str(got.get("instruction") or "").strip()
+            if not instruction or len(instruction) > self.max_instruction_chars:
+                raise MalformedOutputError(f"no usable instruction (empty or over {self.max_instruction_chars} chars)")
+            comps["instruction"], comps["note"] = instruction, str(got.get("diagnosis", ""))[:600]
             return comps
         slot = name.split(":", 1)[1]
         config = dict(comps["config"])
         choices = {m: SLOTS[slot][m] for m in self.slots[slot]}
         text = render_meta("gepa_module", task=self.config["task"], slot=slot, current=config[slot], choices=choices,
                            config=config, examples=shown)
-        reply = await self.meta.ask([{"role": "user", "content": text}], tag=f"gepa-{step}", sample_index=step)
-        choice = (extract_tagged(reply, "choice") or "").strip().strip("'\"`")
+        reply = await self.meta.ask([{"role": "user", "content": text}], tag=f"gepa-{step}", sample_index=step,
+                                    response_format=self._format("reason", "choice", sorted(choices)))
+        choice = str(extract_json_object(reply, ("choice",)).get("choice", "")).strip()
         if choice not in choices:
-            raise MalformedOutputError(f"no valid <choice> for slot {slot} (one of {sorted(choices)}) in the reply")
+            raise MalformedOutputError(f"no valid choice for slot {slot} (one of {sorted(choices)}) in the reply")
         if choice == config[slot]:
             self.skip(f"reflect:{name}: kept {choice}")
             return None
@@ -177,6 +189,18 @@ class GEPAOptimizer(Optimizer):
             await self._try(merged, [a, b], "merge", batch, await self.train_rows(best.spec, batch), step)
             return True
         return False
+
+    def _format(self, why: str, what: str, enum: list[str] | None = None) -> dict[str, Any] | None:
+        """The reply's JSON schema (``{why: text, what: text or one of enum}``), decoded under it
+        where the provider supports structured output (a llama.cpp grammar on local models), so a
+        small meta model's reply always closes and parses; None when ``structured`` is off."""
+        if not self.structured:
+            return None
+        target: dict[str, Any] = {"type": "string", "enum": enum} if enum else {
+            "type": "string", "minLength": 10, "maxLength": self.max_instruction_chars}
+        schema = {"type": "object", "properties": {why: {"type": "string", "maxLength": 600}, what: target},
+                  "required": [why, what], "additionalProperties": False}
+        return {"type": "json_schema", "json_schema": {"name": f"gepa_{what}", "schema": schema}}
 
     def _default_instruction(self, spec: AgentSpec) -> str:
         node = next((n for n in spec.nodes if n.kind == "llm" and n.system), None)

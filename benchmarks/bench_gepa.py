@@ -1,0 +1,145 @@
+"""GEPA-style search and its rivals, each beside compute-matched baselines, its cost estimate and
+its break-even (issue 14).
+
+GSM8K: train questions 1-20 feed the proposals, 21-40 rank candidates, 41-140 are held out; the
+0.5B model runs the agents; 600 LLM calls per search (agent, judge and meta calls together).
+Runs (``--runs``, comma-separated):
+
+* ``gepa-meta0.5b`` / ``gepa-meta1.5b``: ``agentforge optimize --level gepa`` (instructions and the
+  task's module space, grounded modules included) with the 0.5B / the 1.5B as the meta model;
+* ``module-grounded`` / ``system-grounded``: the module and system levels, grounded modules in
+  their space;
+* ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
+  (and reflection model) and about the same number of calls (``bench_search_gsm8k.py --dspy gepa``);
+* ``humaneval-gepa``: GEPA on HumanEval 0-19 (train) and 20-39 (validation), 40-163 held out.
+
+Each of our runs is the CLI itself (``agentforge optimize ... --heldout``): the estimate before
+the run, the search, and on the held-out questions the found agent, cot and self-consistency at
+the found agent's tokens per question, then the break-even. Everything is resumable (rerun the
+command); ``--report-only`` rebuilds ``benchmarks/results/gepa/results.md`` and ``summary.json``.
+
+Usage:
+    python benchmarks/bench_gepa.py --runs gepa-meta0.5b,dspy-gepa [--budget 600] [--report-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "benchmarks" / "results" / "gepa"
+SMALL, LARGE = "local/qwen2.5-coder-0.5b-instruct", "local/qwen2.5-coder-1.5b-instruct"
+GSM8K = ["--task", "gsm8k", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "100"]
+RUNS = {
+    "gepa-meta0.5b": [*GSM8K, "--level", "gepa"],
+    "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
+    "module-grounded": [*GSM8K, "--level", "module"],
+    "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],
+    "humaneval-gepa": ["--task", "humaneval", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "124",
+                       "--heldout-offset", "40", "--level", "gepa"],
+}
+
+
+def run_cli(name: str, budget: int) -> None:
+    out = ROOT / name
+    argv = [sys.executable, "-m", "agentforge", "-v", "optimize", *RUNS[name], "--model", SMALL, "--budget-calls",
+            str(budget), "--concurrency", "1", "--max-candidates", "30", "--out", str(out)]
+    if (out / "store.sqlite").exists():
+        argv.append("--resume")
+    print(f"== {name}: {' '.join(argv[3:])}", flush=True)
+    subprocess.run(argv, check=True)
+
+
+def run_dspy_gepa(budget: int, reflection: str | None) -> None:
+    argv = [sys.executable, str(REPO / "benchmarks" / "bench_search_gsm8k.py"), "--levels", "", "--dspy", "gepa",
+            "--budget", str(budget)]
+    if reflection:
+        argv += ["--dspy-reflection-model", reflection]
+    print("== dspy-gepa", flush=True)
+    subprocess.run(argv, check=True)
+
+
+def row_of(name: str) -> dict | None:
+    path = ROOT / name / "summary.json"
+    if not path.exists():
+        return None
+    s = json.loads(path.read_text())
+    held = s.get("heldout") or {}
+    arms = {r["arm"]: r for r in held.get("rows", [])}
+    found, vs = arms.get("found"), held.get("found_vs", {})
+    est = (s.get("estimate") or {}).get("vs_actual", {})
+    be = {(r["baseline"], r["unit"]): r for r in (s.get("breakeven") or {}).get("rows", [])}
+    matched = next((a for a in arms if a.startswith("self-consistency")), None)
+    return {"run": name, "best": s.get("best_name"), "val": s.get("best_score"), "meta_model": s.get("meta_model"),
+            "found": found, "cot": arms.get("cot"), "matched": arms.get(matched) if matched else None,
+            "matched_name": matched, "vs_cot": vs.get("cot"), "vs_matched": vs.get(matched) if matched else None,
+            "calls": s.get("llm_calls"), "tokens": s.get("tokens"), "wall_s": s.get("wall_s"),
+            "estimate": {k: (v.get("estimate"), v.get("actual"), v.get("within")) for k, v in est.items()},
+            "breakeven_cot": be.get(("cot", "tokens")), "breakeven_matched": be.get((matched, "tokens"))}
+
+
+def fmt_acc(arm: dict | None) -> str:
+    return "-" if not arm else f"{arm['accuracy']:.3f} [{arm['accuracy_ci'][0]:.2f}, {arm['accuracy_ci'][1]:.2f}]"
+
+
+def fmt_vs(d: dict | None) -> str:
+    return "-" if not d else f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.2f}, {d['diff_ci'][1]:+.2f}] p={d['mcnemar_p']:.2g}"
+
+
+def fmt_be(b: dict | None) -> str:
+    return "-" if not b else (str(b["queries"]) if b.get("queries") is not None else "never")
+
+
+def report() -> None:
+    rows = [r for name in RUNS if (r := row_of(name)) is not None]
+    lines = ["| run | best agent | val | held-out acc [95% CI] | vs cot | matched baseline: acc | found minus matched | "
+             "tokens/q (found / matched) | search calls / tokens / wall | estimate vs actual (calls, tokens) | "
+             "break-even vs cot / vs matched (queries) |", "|" + "---|" * 11]
+    for r in rows:
+        f, m = r["found"], r["matched"]
+        est = r["estimate"]
+        e = "; ".join(f"{k} ~{v[0]:,.0f} vs {v[1]:,.0f}{'' if v[2] else ' (outside)'}" for k, v in est.items()
+                      if k in ("calls", "tokens") and v[0] is not None)
+        lines.append(f"| {r['run']} | {r['best']} | {r['val']} | {fmt_acc(f)} | {fmt_vs(r['vs_cot'])} | "
+                     f"{r['matched_name'] or '-'}: {fmt_acc(m)} | {fmt_vs(r['vs_matched'])} | "
+                     f"{f['tokens_per_question'] if f else '-'} / {m['tokens_per_question'] if m else '-'} | "
+                     f"{r['calls']} / {r['tokens']:,} / {r['wall_s']:.0f} s | {e} | "
+                     f"{fmt_be(r['breakeven_cot'])} / {fmt_be(r['breakeven_matched'])} |")
+    dspy = REPO / "benchmarks" / "results" / "search" / "dspy-gepa" / "summary.json"
+    if dspy.exists():
+        d = json.loads(dspy.read_text())
+        lines.append(f"| dspy-gepa | {d['agent']} | {d.get('search_score')} | {d['accuracy']:.3f} "
+                     f"[{d['ci'][0]:.2f}, {d['ci'][1]:.2f}] | see benchmarks/results/search | - | - | "
+                     f"{d['tokens_per_example']} / - | {d['search_calls']} / {d['search_tokens']:,} / "
+                     f"{d['search_wall_s']} s | - | - |")
+    text = "\n".join(lines)
+    ROOT.mkdir(parents=True, exist_ok=True)
+    (ROOT / "results.md").write_text(text + "\n")
+    (ROOT / "summary.json").write_text(json.dumps(rows, indent=2))
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", default="gepa-meta0.5b")
+    ap.add_argument("--budget", type=int, default=600)
+    ap.add_argument("--dspy-reflection-model", default=None)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    if not args.report_only:
+        for name in [x.strip() for x in args.runs.split(",") if x.strip()]:
+            if name == "dspy-gepa":
+                run_dspy_gepa(args.budget, args.dspy_reflection_model)
+            elif name in RUNS:
+                run_cli(name, args.budget)
+            else:
+                raise SystemExit(f"unknown run {name!r}; valid: {', '.join([*RUNS, 'dspy-gepa'])}")
+    report()
+
+
+if __name__ == "__main__":
+    main()
