@@ -37,3 +37,19 @@ class AnswerTask(Task):
 @pytest.fixture
 def toy_task():
     return AnswerTask()
+
+
+@pytest.fixture(scope="module")
+def gsm8k():
+    """The first 3 GSM8K train questions."""
+    from agentforge.tasks import load_task
+
+    return load_task("gsm8k", limit=3)
+
+
+@pytest.fixture(scope="module")
+def humaneval():
+    """The first 3 HumanEval problems."""
+    from agentforge.tasks import load_task
+
+    return load_task("humaneval", limit=3)

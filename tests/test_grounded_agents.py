@@ -9,21 +9,10 @@ from agentforge.agents import Agent, AgentSpec, build_agent_spec, run_example
 from agentforge.core.errors import SpecValidationError
 from agentforge.judges import make_judge
 from agentforge.llm import LLM, FunctionModel
-from agentforge.tasks import load_task
 
 
 def fenced(code: str) -> str:
     return f"```python\n{code}\n```"
-
-
-@pytest.fixture(scope="module")
-def gsm8k():
-    return load_task("gsm8k", limit=3)
-
-
-@pytest.fixture(scope="module")
-def humaneval():
-    return load_task("humaneval", limit=3)
 
 
 def test_pal_runs_the_program_and_takes_its_output(gsm8k):

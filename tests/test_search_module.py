@@ -119,16 +119,6 @@ def fenced(code):
     return f"```python\n{code}\n```"
 
 
-@pytest.fixture(scope="module")
-def gsm8k():
-    return load_task("gsm8k", limit=3)
-
-
-@pytest.fixture(scope="module")
-def humaneval():
-    return load_task("humaneval", limit=3)
-
-
 def _nodes(spec, kind):
     return [n for n in spec.nodes if n.kind == kind]
 
