@@ -205,10 +205,9 @@ def test_every_canonical_solution_passes_its_hidden_tests(task):
         return await asyncio.gather(*(arun_program(*task.harness(ex.gold, ex), limits=Limits(wall_s=30.0))
                                       for ex in task))
 
-    t0 = time.perf_counter()
     results = asyncio.run(run_all())
     failed = [(ex.id, res.feedback()) for ex, res in zip(task, results) if not res.passed]
-    assert failed == [] and time.perf_counter() - t0 < 60
+    assert failed == []
 
 
 def test_every_canonical_solution_passes_its_visible_tests(task):

@@ -3,9 +3,6 @@ the sandbox is immutable, and only bundled templates can be named."""
 
 from __future__ import annotations
 
-import resource
-import time
-
 import pytest
 
 from agentforge.agents import AgentSpec, build_agent_spec
@@ -34,15 +31,12 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_template_fails_fast_and_small(name):
+def test_hostile_template_is_refused_without_touching_the_run_state(name):
+    # how fast and how small (the issue's goal: under 1 s and 100 MB): benchmarks/bench_templates.py
     ctx = {"question": "q" * 10_000, "peers": [1, 2]}
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
     with pytest.raises((TemplateError, TemplateLimitError)):
         render(HOSTILE[name], ctx)
-    assert time.perf_counter() - t0 < 1.0
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: under 100 MB
-    assert ctx["peers"] == [1, 2]  # the run state was not mutated
+    assert ctx["peers"] == [1, 2]
 
 
 def test_ordinary_templates_still_work():
