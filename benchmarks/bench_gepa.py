@@ -50,6 +50,7 @@ def run_cli(name: str, budget: int) -> None:
             str(budget), "--concurrency", "1", "--max-candidates", "30", "--out", str(out)]
     if "--max-failures" not in RUNS[name]:  # the budget, not a streak of rejected children, ends a search
         argv += ["--max-failures", "40"]
+    argv += ["--max-steps", "1000"]
     if (out / "store.sqlite").exists():
         argv.append("--resume")
     print(f"== {name}: {' '.join(argv[3:])}", flush=True)

@@ -130,6 +130,10 @@ def optimize(
     budget_usd: float = typer.Option(None, "--budget-usd", callback=finite(0.0), help="hard stop: US dollars"),
     budget_wall: float = typer.Option(None, "--budget-wall", callback=finite(0.0), help="hard stop: wall seconds"),
     max_candidates: int = typer.Option(20, "--max-candidates", min=1, help="stop when the archive holds this many"),
+    max_failures: int = typer.Option(5, "--max-failures", min=1,
+                                     help="stop after this many proposals in a row that gave no new candidate"),
+    max_steps: int = typer.Option(None, "--max-steps", min=1,
+                                  help="stop after this many proposal steps (default 3 x --max-candidates)"),
     judge: str = typer.Option(None, help="scoring judge: llm, verifier, prm:DIR, http://... (default: none)"),
     judge_weight: float = typer.Option(None, "--judge-weight", callback=finite(0.0, 1.0),
                                        help="score = (1-w) * metric + w * judge score, w in [0, 1] (default 0.5 "
@@ -206,6 +210,7 @@ def optimize(
         optimizer = make_optimizer(level, the_task, llm, meta_llm=meta_llm, judge=the_judge, objective=objective,
                                    store=run_store, resume=resume, backend=the_backend,
                                    concurrency=concurrency, seed=seed, max_candidates=max_candidates,
+                                   max_failures=max_failures, max_steps=max_steps,
                                    on_event=on_event, checkpoint=lambda r: write_checkpoint(r, out))
         try:
             result = optimizer.optimize(spec, trainset, valset, search_budget)
