@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,8 @@ def run(payload: str, module: str, pythonpath: Path) -> dict:
                            cwd=tempfile.gettempdir())  # not this repo: its agentforge would shadow PYTHONPATH
     except subprocess.TimeoutExpired:
         return {"result": "hung past the 20 s alarm (killed)", "wall_s": None, "peak_mb": None, "mutated": None}
+    if r.returncode == -signal.SIGALRM:  # stuck in C code, the alarm's default action ended the process
+        return {"result": "hung: killed by the 20 s alarm", "wall_s": 20.0, "peak_mb": None, "mutated": None}
     if r.returncode != 0 or not r.stdout.strip():
         tail = (r.stderr.strip().splitlines() or [""])[-1][:120]
         return {"result": f"process died (exit {r.returncode}: {tail})", "wall_s": None, "peak_mb": None,
