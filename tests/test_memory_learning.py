@@ -241,3 +241,20 @@ def test_runner_reports_learning_calls_apart_and_keeps_them_on_resume(store, tmp
     again = Runner(task, build_agent_spec("cot"), llm, tmp_path,
                    memory=MemoryLearner(store, llm, "gsm8k", learn=["reflection", "insight"])).run()
     assert again["llm_calls"] == 3 and again["learning_usage"]["calls"] == 5
+
+
+def test_experiences_keep_what_the_sandbox_reported(store):
+    from agentforge.agents import Agent
+    from agentforge.memory.learning import MemoryLearner
+    from agentforge.tasks import Example, load_task
+
+    task = load_task("gsm8k", limit=1)
+    fm = FunctionModel(lambda m, i: "```python\ndef solution():\n    return 1 / 0\n```")
+    llm = LLM(model=fm)
+    learner = MemoryLearner(store, llm, namespace="gsm8k", learn=["experience"])
+    ex = Example(id="q1", question="What is 2 + 2?", gold="4")
+    res = Agent("pal", llm, task, memory=learner).run_sync(ex)
+    ids = asyncio.run(learner.aafter_episode(ex.question, ex, res, False))
+    rec = store.get(ids[0])
+    assert "ZeroDivisionError" in rec.metadata["execution"] and rec.score == 0.0
+    assert "Running its program showed" in learner.experience.retrieve("What is 2 + 3?")

@@ -1,8 +1,10 @@
 """Experiential learning (ExpeL, Zhao et al. 2023): recall similar past trajectories.
 
 After each episode the trajectory's gist (question and final solution) is stored with its
-outcome (``score`` 1.0 success, 0.0 failure). At inference the top-k most similar successes
-are retrieved as few-shot exemplars, optionally with similar failures as warnings.
+outcome (``score`` 1.0 success, 0.0 failure) and, for agents that ran programs, what the sandbox
+reported (``metadata["execution"]``: the grounded evidence of why it went right or wrong, shown
+with a recalled failure). At inference the top-k most similar successes are retrieved as
+few-shot exemplars, optionally with similar failures as warnings.
 """
 
 from __future__ import annotations
@@ -27,13 +29,19 @@ class ExperientialMemory:
                  max_chars: int = 800):
         self.store, self.namespace, self.k, self.failures, self.max_chars = store, namespace, k, failures, max_chars
 
-    def record(self, episode_key: str, question: str, solution: str, answer: str | None, correct: bool) -> MemoryRecord:
-        """Store one episode (idempotent per ``episode_key``) and return its record."""
+    def record(self, episode_key: str, question: str, solution: str, answer: str | None, correct: bool,
+               execution: dict[str, str] | None = None) -> MemoryRecord:
+        """Store one episode (idempotent per ``episode_key``) and return its record.
+
+        ``execution`` maps an ``execute`` node to the sandbox's report of its program run.
+        """
+        meta = {"episode": episode_key, "answer": answer or "", "correct": bool(correct)}
+        if execution:
+            meta["execution"] = "\n".join(f"{node}: {gist(text, 300)}" for node, text in execution.items())
         rec = MemoryRecord(
             id=record_id(self.namespace, "experience", episode_key), kind="experience", namespace=self.namespace,
             text=f"Question: {question.strip()}\nSolution: {gist(solution, self.max_chars)}",
-            metadata={"episode": episode_key, "answer": answer or "", "correct": bool(correct)},
-            score=1.0 if correct else 0.0,
+            metadata=meta, score=1.0 if correct else 0.0,
         )
         self.store.add([rec])
         return rec
@@ -52,5 +60,6 @@ class ExperientialMemory:
         good, bad = self.recall(question, exclude_episode)
         parts = [f"Solved similar problem:\n{r.text}" for r in good]
         parts += [f"A similar problem answered WRONGLY (answer {r.metadata.get('answer') or '?'}); "
-                  f"avoid its mistake:\n{r.text}" for r in bad]
+                  f"avoid its mistake:\n{r.text}" + (f"\nRunning its program showed: {r.metadata['execution']}"
+                                                     if r.metadata.get("execution") else "") for r in bad]
         return "\n\n".join(parts)

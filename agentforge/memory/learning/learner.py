@@ -84,7 +84,8 @@ class MemoryLearner:
         try:
             exp_id = None
             if "experience" in self.learn or "insight" in self.learn:
-                rec = self.experience.record(key, question, result.text or "", result.answer, correct)
+                rec = self.experience.record(key, question, result.text or "", result.answer, correct,
+                                             result.metadata.get("execution"))
                 exp_id = rec.id
                 ids.append(rec.id)
             if "reflection" in self.learn:
