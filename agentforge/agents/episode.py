@@ -6,6 +6,7 @@ call, so an example is run, scored and learned from the same way everywhere.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,8 @@ async def run_example(agent: "Agent", example: Any, *, judge: Judge | None = Non
         return ep
     ep.answer, ep.text, ep.trajectory, ep.usage = res.answer, res.text, res.trajectory, res.usage
     ep.votes, ep.metadata = res.votes, res.metadata
-    ep.correct = bool(agent.task.score(res.answer, example))
+    # scoring may run a program (HumanEval's hidden tests, up to its time limit): off the event loop
+    ep.correct = bool(await asyncio.to_thread(agent.task.score, res.answer, example))
     if judge is not None:
         await _judge(ep, judge, example, how)
     if learn and agent.memory is not None:
