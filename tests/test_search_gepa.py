@@ -49,6 +49,7 @@ def test_reflection_reads_feedback_and_finds_the_planted_instruction():
     assert "MAGIC" in res.best_spec.nodes[0].system
     assert "(failed)" in seen[0] and "Correct answer: 0" in seen[0] and "Model's final answer: -1" in seen[0]
     assert res.best.info["components"]["note"] == "The failures ignore the method."
+    assert "<instruction>Finish with" not in seen[0] and "{{" not in seen[0]  # the rendered prompt, not its template
     assert res.usage.calls == len(fm.calls)
 
 

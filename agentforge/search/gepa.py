@@ -29,10 +29,11 @@ import random
 from typing import Any
 
 from agentforge.agents import AgentSpec
-from agentforge.core.errors import MalformedOutputError, SpecValidationError, UserError
-from agentforge.core.templates import template_source
+from agentforge.core.errors import (MalformedOutputError, SpecValidationError, TemplateError, TemplateLimitError,
+                                    UserError)
+from agentforge.core.templates import render, template_source
 from agentforge.search.base import Optimizer
-from agentforge.search.gepa_parts import (apply_components, components_of, describe_rows, lineage, merge_components,
+from agentforge.search.gepa_parts import (WRITER_ROLES, apply_components, components_of, describe_rows, lineage, merge_components,
                                           pareto_weights)
 from agentforge.search.meta import render_meta
 from agentforge.search.modules import SLOTS, ModuleOptions, available_slots
@@ -203,6 +204,12 @@ class GEPAOptimizer(Optimizer):
         return {"type": "json_schema", "json_schema": {"name": f"gepa_{what}", "schema": schema}}
 
     def _default_instruction(self, spec: AgentSpec) -> str:
-        node = next((n for n in spec.nodes if n.kind == "llm" and n.system), None)
-        return template_source(node.system) if node is not None else ""
+        """The system prompt a writer node of ``spec`` shows the model (the task's persona filled in)."""
+        node = next((n for n in spec.nodes if n.kind == "llm" and n.system and n.role in WRITER_ROLES), None)
+        if node is None:
+            return ""
+        try:
+            return render(node.system, {"persona": self.task.persona})
+        except (TemplateError, TemplateLimitError):  # a system prompt reading other run state: show its source
+            return template_source(node.system)
 
