@@ -131,8 +131,12 @@ def pal(samples: int = 1, temperature: float = 0.7, timeout_s: float = 5.0) -> A
         entry="program", metadata={"samples": samples, "temperature": temperature})
 
 
-def self_debug(max_iters: int = 3, timeout_s: float = 5.0) -> AgentSpec:
-    """Self-Debug: code, run the visible tests, revise from the execution report (code tasks)."""
+def self_debug(max_iters: int = 3, timeout_s: float = 5.0, repair_temperature: float | None = 0.7) -> AgentSpec:
+    """Self-Debug: code, run the visible tests, revise from the execution report (code tasks).
+
+    Repairs are sampled at ``repair_temperature`` (None: the model's own, greedy by default): with
+    greedy repairs the 0.5B rewrote the identical program in 66 of 105 repair steps on HumanEval.
+    """
     if max_iters < 1:
         raise UserError(f"self-debug: max_iters must be >= 1, got {max_iters}")
     tests = ExecuteSpec(tests="visible", timeout_s=timeout_s)
@@ -140,7 +144,8 @@ def self_debug(max_iters: int = 3, timeout_s: float = 5.0) -> AgentSpec:
         name="self-debug", description=f"code, run visible tests, debug from the report (max {max_iters})",
         nodes=[NodeSpec(id="generate", prompt="@solve", answer=True),
                NodeSpec(id="test", kind="execute", source="generate", execute=tests),
-               NodeSpec(id="debug", role="debugger", prompt="@self_debug", answer=True),
+               NodeSpec(id="debug", role="debugger", prompt="@self_debug", answer=True,
+                        temperature=repair_temperature),
                NodeSpec(id="retest", kind="execute", source="debug", execute=tests)],
         edges=[EdgeSpec(source="generate", target="test"),
                EdgeSpec(source="test", target=END, when=[Condition(kind="tests_pass", node="test")]),
@@ -149,7 +154,9 @@ def self_debug(max_iters: int = 3, timeout_s: float = 5.0) -> AgentSpec:
                                                            Condition(kind="visits_at_least", node="debug",
                                                                      value=max_iters)]),
                EdgeSpec(source="retest", target="debug")],
-        entry="generate", max_steps=2 * max_iters + 4, metadata={"max_iters": max_iters})
+        entry="generate", max_steps=2 * max_iters + 4,
+        metadata={"max_iters": max_iters, **({"repair_temperature": repair_temperature}
+                                            if repair_temperature is not None else {})})
 
 
 def critic(max_iters: int = 1, timeout_s: float = 5.0) -> AgentSpec:
