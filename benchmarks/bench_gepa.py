@@ -19,7 +19,7 @@ the found agent's tokens per question, then the break-even. Everything is resuma
 command); ``--report-only`` rebuilds ``benchmarks/results/gepa/results.md`` and ``summary.json``.
 
 Usage:
-    python benchmarks/bench_gepa.py --runs gepa-meta0.5b,dspy-gepa [--budget 600] [--report-only]
+    python benchmarks/bench_gepa.py --runs gepa-meta0.5b,dspy-gepa [--budget 600] [--heldout 100] [--report-only]
 """
 
 from __future__ import annotations
@@ -44,9 +44,12 @@ RUNS = {
 }
 
 
-def run_cli(name: str, budget: int) -> None:
+def run_cli(name: str, budget: int, heldout: int | None = None) -> None:
     out = ROOT / name
-    argv = [sys.executable, "-m", "agentforge", "-v", "optimize", *RUNS[name], "--model", SMALL, "--budget-calls",
+    spec = list(RUNS[name])
+    if heldout is not None:
+        spec[spec.index("--heldout") + 1] = str(heldout)
+    argv = [sys.executable, "-m", "agentforge", "-v", "optimize", *spec, "--model", SMALL, "--budget-calls",
             str(budget), "--concurrency", "1", "--max-candidates", "30", "--out", str(out)]
     if "--max-failures" not in RUNS[name]:  # the budget, not a streak of rejected children, ends a search
         argv += ["--max-failures", "40"]
@@ -130,6 +133,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default="gepa-meta0.5b")
     ap.add_argument("--budget", type=int, default=600)
+    ap.add_argument("--heldout", type=int, default=None,
+                    help="held-out questions per run (default: each run's own, 100 on GSM8K, 124 on HumanEval)")
     ap.add_argument("--dspy-reflection-model", default=None)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
@@ -138,7 +143,7 @@ def main() -> None:
             if name == "dspy-gepa":
                 run_dspy_gepa(args.budget, args.dspy_reflection_model)
             elif name in RUNS:
-                run_cli(name, args.budget)
+                run_cli(name, args.budget, args.heldout)
             else:
                 raise SystemExit(f"unknown run {name!r}; valid: {', '.join([*RUNS, 'dspy-gepa'])}")
     report()

@@ -34,6 +34,6 @@ print(f"saved plan_solve_check.json (spec hash {spec.hash()})")
 task = load_task("gsm8k", limit=2)
 agent = Agent(AgentSpec.load("plan_solve_check.json"), LLM(model="local/qwen2.5-coder-0.5b-instruct", max_tokens=384), task)
 for ex in task.examples:
-    res = agent.run(ex.question, ex)
+    res = agent.run_sync(ex)
     print(res.trace())
     print(f"gold: {ex.gold}\n")
