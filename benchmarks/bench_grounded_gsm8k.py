@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import markdown, plot_accuracy_vs_tokens, run_config, summarize, write_report
+from common import markdown, partial_tables, plot_accuracy_vs_tokens, run_config, summarize, write_report
 
 from agentforge.agents import build_agent_spec
 from agentforge.llm import LLM, model_requests_allowed
@@ -58,7 +58,8 @@ def main() -> None:
         base = summarize("cot", root / "cot", ids)
         rows = [r for name, _, _ in PLAN
                 if (r := summarize(name, root / name, ids, base["correct"] if base else None)) is not None]
-    table = markdown(rows, "cot")
+        partial = partial_tables([(name, root / name, False) for name, _, _ in PLAN], ("cot", root / "cot"), ids)
+    table = "\n\n".join([markdown(rows, "cot"), *(f"GSM8K, {cap}:\n\n{md}" for cap, _, md in partial)])
     print(table)
     write_report(root, rows, table)
     if rows:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import markdown, run_config, summarize, write_report
+from common import markdown, partial_tables, run_config, summarize, write_report
 
 from agentforge.agents import build_agent_spec
 from agentforge.llm import LLM, model_requests_allowed
@@ -62,6 +62,8 @@ def main() -> None:
             rows = [r for name, folder, oracle in plan
                     if (r := summarize(name, root / folder, ids, base["correct"] if base else None, oracle)) is not None]
             tables.append((label, rows, markdown(rows, "direct")))
+        runs = [(name, root / folder, oracle) for name, folder, oracle in plan]
+        tables += partial_tables(runs, ("direct", root / "direct"), [ex.id for ex in task.examples])
     text = "\n\n".join(f"### HumanEval {label}, {args.model}\n\n{table}" for label, _, table in tables)
     print(text)
     write_report(root, tables[0][1] + tables[1][1], text)

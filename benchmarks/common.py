@@ -56,10 +56,32 @@ def summarize(name: str, out: Path, ids: list[str], base: dict[str, bool] | None
     return row
 
 
+def done_ids(out: Path, ids: list[str]) -> list[str]:
+    """The ids of ``ids`` (in their order) that ``out/results.jsonl`` already holds."""
+    have = {r["id"] for r in read_results(out / "results.jsonl")}
+    return [i for i in ids if i in have]
+
+
+def partial_tables(runs: list[tuple[str, Path, bool]], base: tuple[str, Path], ids: list[str]) -> list[tuple[str, list[dict[str, Any]], str]]:
+    """For each run of ``runs`` (name, folder, oracle) that is started but not finished on ``ids``: a
+    table of every run restricted to the questions it has done, paired against ``base`` (name,
+    folder). Returns (caption, rows, markdown) triples; empty when every run is complete."""
+    out = []
+    for name, folder, _ in runs:
+        done = done_ids(folder, ids)
+        if not done or len(done) == len(ids):
+            continue
+        b = summarize(base[0], base[1], done)
+        rows = [r for n, f, o in runs if (r := summarize(n, f, done, b["correct"] if b else None, o)) is not None]
+        out.append((f"the {len(done)} questions {name} has done so far (partial run)", rows,
+                    markdown(rows, base[0])))
+    return out
+
+
 def markdown(rows: list[dict[str, Any]], base_name: str) -> str:
     """A Markdown table of ``summarize`` rows."""
     head = (f"| agent | n | accuracy [95% CI] | vs {base_name}, paired [95% CI], McNemar p | calls/q | "
-            "completion tokens/q | tokens/q | s/q |\n|---|---|---|---|---|---|---|---|---|")
+            "completion tokens/q | tokens/q | s/q |\n|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         vs = r.get("vs_base")
