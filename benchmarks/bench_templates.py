@@ -38,6 +38,7 @@ def alarm(*_):
 
 signal.signal(signal.SIGALRM, alarm)
 signal.alarm(20)
+base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 t0 = time.perf_counter()
 try:
     out = render(payload, ctx)
@@ -49,8 +50,9 @@ except MemoryError:
 except Exception as exc:
     result = f"refused: {{type(exc).__name__}}"
 wall = time.perf_counter() - t0
-print(json.dumps({{"result": result, "wall_s": round(wall, 3), "peak_mb": resource.getrusage(
-    resource.RUSAGE_SELF).ru_maxrss // 1024, "mutated": ctx["peers"] != [1, 2]}}))
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(json.dumps({{"result": result, "wall_s": round(wall, 3), "peak_mb": peak_mb, "added_mb": peak_mb - base_mb,
+                  "mutated": ctx["peers"] != [1, 2]}}))
 """
 
 
@@ -95,14 +97,18 @@ def main() -> None:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], check=False)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "hostile.json").write_text(json.dumps(rows, indent=2))
-    md = ["| template | before | before s / MB | after | after s / MB |", "|---|---|---|---|---|"]
+    md = ["| template | before | before s / MB peak / MB added | after | after s / MB peak / MB added |",
+          "|---|---|---|---|---|"]
     for r in rows:
         b, a = r["before"], r["after"]
         md.append(f"| {r['template']} | {b['result']}{' (state mutated)' if b['mutated'] else ''} | "
-                  f"{b['wall_s']} / {b['peak_mb']} | {a['result']}{' (state mutated)' if a['mutated'] else ''} | "
-                  f"{a['wall_s']} / {a['peak_mb']} |")
-    worst = max((r["after"]["wall_s"] or 0.0) for r in rows), max((r["after"]["peak_mb"] or 0) for r in rows)
-    md.append(f"\nAfter, worst case: {worst[0]} s, {worst[1]} MB peak (process total, interpreter included).")
+                  f"{b['wall_s']} / {b['peak_mb']} / {b.get('added_mb')} | "
+                  f"{a['result']}{' (state mutated)' if a['mutated'] else ''} | "
+                  f"{a['wall_s']} / {a['peak_mb']} / {a.get('added_mb')} |")
+    worst = (max((r["after"]["wall_s"] or 0.0) for r in rows), max((r["after"]["peak_mb"] or 0) for r in rows),
+             max((r["after"].get("added_mb") or 0) for r in rows))
+    md.append(f"\nAfter, worst case: {worst[0]} s, {worst[1]} MB peak (process total, interpreter included), "
+              f"{worst[2]} MB added by rendering over the loaded interpreter's peak before it.")
     (OUT / "hostile.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
