@@ -48,9 +48,8 @@ def scores_differ_by_example(judge, cases) -> bool:
     return a != b
 
 
-class TestVerifierJudge(JudgeConformance):
-    def make_judge(self):
-        return VerifierJudge.for_task(gsm8k())
+class Gsm8kConformance(JudgeConformance):
+    """The suite on GSM8K cases, whose scores must depend on each case's gold answer."""
 
     def example(self):
         return gsm8k_cases()[0]
@@ -60,6 +59,14 @@ class TestVerifierJudge(JudgeConformance):
 
     def test_cases_depend_on_their_example(self, judge):
         assert scores_differ_by_example(judge, self.cases())
+
+
+class TestVerifierJudge(Gsm8kConformance):
+    def make_judge(self):
+        return VerifierJudge.for_task(gsm8k())
+
+    def test_cases_depend_on_their_example(self, judge):
+        super().test_cases_depend_on_their_example(judge)
         case = self.example()
         assert judge.score(case.question, case.steps, example=case.example).scores[-1] == 1.0
 
@@ -113,20 +120,11 @@ def checking_program(messages, info) -> str:
     return fenced(f"def solution():\n    return {gold}")
 
 
-class TestExecutionJudgeGSM8K(JudgeConformance):
+class TestExecutionJudgeGSM8K(Gsm8kConformance):
     calls_model = True
 
     def make_judge(self):
         return ExecutionJudge(gsm8k(), LLM(model=FunctionModel(checking_program), cache=False), timeout_s=10)
-
-    def example(self):
-        return gsm8k_cases()[0]
-
-    def cases(self):
-        return gsm8k_cases()
-
-    def test_cases_depend_on_their_example(self, judge):
-        assert scores_differ_by_example(judge, self.cases())
 
 
 @functools.cache
