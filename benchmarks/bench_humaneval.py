@@ -54,15 +54,15 @@ def main() -> None:
                 print(f"== {name}", flush=True)
                 run_config(task, build_agent_spec(agent, **opts), llm, root / name, name)
     tables = []
+    plan = [(name, name, oracle) for name, _, _, oracle in PLAN] + [(n, f, False) for n, f in REPORTED.items()]
+    runs = [(name, root / folder, oracle) for name, folder, oracle in plan]
     with model_requests_allowed(False):
         for label, ids in (("all 164", [ex.id for ex in task.examples]),
                            ("40-163 (never used for prompt tuning)", [ex.id for ex in task.examples[40:]])):
             base = summarize("direct", root / "direct", ids)
-            plan = [(name, name, oracle) for name, _, _, oracle in PLAN] + [(n, f, False) for n, f in REPORTED.items()]
-            rows = [r for name, folder, oracle in plan
-                    if (r := summarize(name, root / folder, ids, base["correct"] if base else None, oracle)) is not None]
+            rows = [r for name, folder, oracle in runs
+                    if (r := summarize(name, folder, ids, base["correct"] if base else None, oracle)) is not None]
             tables.append((label, rows, markdown(rows, "direct")))
-        runs = [(name, root / folder, oracle) for name, folder, oracle in plan]
         tables += partial_tables(runs, ("direct", root / "direct"), [ex.id for ex in task.examples])
     text = "\n\n".join(f"### HumanEval {label}, {args.model}\n\n{table}" for label, _, table in tables)
     print(text)

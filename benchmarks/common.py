@@ -62,7 +62,8 @@ def done_ids(out: Path, ids: list[str]) -> list[str]:
     return [i for i in ids if i in have]
 
 
-def partial_tables(runs: list[tuple[str, Path, bool]], base: tuple[str, Path], ids: list[str]) -> list[tuple[str, list[dict[str, Any]], str]]:
+def partial_tables(runs: list[tuple[str, Path, bool]], base: tuple[str, Path],
+                   ids: list[str]) -> list[tuple[str, list[dict[str, Any]], str]]:
     """For each run of ``runs`` (name, folder, oracle) that is started but not finished on ``ids``: a
     table of every run restricted to the questions it has done, paired against ``base`` (name,
     folder). Returns (caption, rows, markdown) triples; empty when every run is complete."""
