@@ -7,8 +7,8 @@ Runs (``--runs``, comma-separated):
 
 * ``gepa-meta0.5b`` / ``gepa-meta1.5b``: ``agentforge optimize --level gepa`` (instructions and the
   task's module space, grounded modules included) with the 0.5B / the 1.5B as the meta model;
-* ``module-grounded`` / ``system-grounded``: the module and system levels, grounded modules in
-  their space;
+* ``module-grounded`` / ``system-grounded`` (``module-grounded-meta1.5b``: the 1.5B proposing): the
+  module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
   (and reflection model) and about the same number of calls (``bench_search_gsm8k.py --dspy gepa``);
 * ``humaneval-gepa``: GEPA on HumanEval 0-19 (train) and 20-39 (validation), 40-163 held out.
@@ -38,6 +38,7 @@ RUNS = {
     "gepa-meta0.5b": [*GSM8K, "--level", "gepa"],
     "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
     "module-grounded": [*GSM8K, "--level", "module"],
+    "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],
     "humaneval-gepa": ["--task", "humaneval", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "124",
                        "--heldout-offset", "40", "--level", "gepa"],
