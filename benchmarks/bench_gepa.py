@@ -6,7 +6,10 @@ GSM8K: train questions 1-20 feed the proposals, 21-40 rank candidates, 41-140 ar
 Runs (``--runs``, comma-separated):
 
 * ``gepa-meta0.5b`` / ``gepa-meta1.5b``: ``agentforge optimize --level gepa`` (instructions and the
-  task's module space, grounded modules included) with the 0.5B / the 1.5B as the meta model;
+  task's module space, grounded modules included) with the 0.5B / the 1.5B as the meta model,
+  every mutation accepted on a 3-question minibatch as in GEPA;
+* ``gepa-explore-meta1.5b``: the same with the 1.5B and the defaults: module mutations tested on 8
+  questions, and an untried module when the meta model keeps the current one;
 * ``module-grounded`` / ``system-grounded`` (``module-grounded-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -34,9 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "benchmarks" / "results" / "gepa"
 SMALL, LARGE = "local/qwen2.5-coder-0.5b-instruct", "local/qwen2.5-coder-1.5b-instruct"
 GSM8K = ["--task", "gsm8k", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "100"]
+GEPA_AS_PAPER = ["--set", "module_minibatch=3", "--set", "explore_untried=false"]
+"""The first two GEPA runs: every mutation tested on a 3-example minibatch, no untried-module
+exploration (``gepa-explore-*`` use the defaults: module mutations on 8 examples, exploration on)."""
 RUNS = {
-    "gepa-meta0.5b": [*GSM8K, "--level", "gepa"],
-    "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
+    "gepa-meta0.5b": [*GSM8K, "--level", "gepa", *GEPA_AS_PAPER],
+    "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *GEPA_AS_PAPER],
+    "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],

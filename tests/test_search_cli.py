@@ -67,3 +67,19 @@ def test_optimize_bad_input_exits_2(tmp_path):
     assert res.exit_code == 2 and "--val" in res.output
     res = cli.invoke(app, base + ["--backend", "ray", "--train", "1", "--val", "1"])
     assert res.exit_code == 2
+
+
+def test_set_passes_options_to_the_levels_optimizer_and_refuses_unknown_ones(tmp_path):
+    from agentforge.cli.optimize import optimizer_options
+
+    assert optimizer_options("gepa", ["module_minibatch=5", "explore_untried=false"]) == {
+        "module_minibatch": 5, "explore_untried": False}
+    magic_model("search-cli-set")
+    base = ["optimize", "--model", "fake/search-cli-set", "--no-cache", "--train", "1", "--val", "1",
+            "--out", str(tmp_path / "o")]
+    res = cli.invoke(app, base + ["--level", "gepa", "--set", "warp_speed=9"])
+    assert res.exit_code == 2 and "warp_speed" in res.output and "module_minibatch" in res.output
+    res = cli.invoke(app, base + ["--level", "prompt", "--set", "module_minibatch=5"])  # a gepa option, not prompt's
+    assert res.exit_code == 2 and "module_minibatch" in res.output
+    res = cli.invoke(app, base + ["--level", "gepa", "--set", "seed=3"])  # optimize's own flag
+    assert res.exit_code == 2 and "--set 'seed=3'" in res.output

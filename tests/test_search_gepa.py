@@ -87,3 +87,43 @@ def test_module_components_can_switch_to_a_voting_ensemble():
     enums = [f["json_schema"]["schema"]["properties"]["choice"].get("enum") for f in formats if f and "choice" in
              f["json_schema"]["schema"]["properties"]]
     assert enums and "self-consistency" in enums[-1] and all(formats)  # replies decoded under a schema
+
+
+def _sampling_solver(messages, info):  # right only when sampling (as voting over samples would be)
+    gold = next((ex.gold for ex in TASK.examples if ex.question in messages[-1]["content"]), "0")
+    return f"Answer: {gold if (info.params.get('temperature') or 0) > 0 else -1}"
+
+
+def _stubborn_meta(messages, info):  # always keeps the current module of the asked slot
+    text = messages[-1]["content"]
+    if "slot" in text:
+        current = text.split('(currently "')[1].split('"')[0]
+        return '{"reason": "keep it", "choice": "%s"}' % current
+    return '{"diagnosis": "x", "instruction": "Think it through."}'
+
+
+def test_a_kept_module_is_replaced_by_an_untried_one_and_can_win():
+    fm = scripted_model(_sampling_solver, _stubborn_meta)
+    opt = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=4, max_failures=30, max_steps=30, merge_every=0)
+    res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=3000))
+    assert res.best.score == 1.0 and res.best.origin.startswith("explore:module:")
+    assert "untried module instead" in res.best.info["components"]["note"]
+    # without exploration a meta model that always keeps the module never changes one
+    fm2 = scripted_model(_sampling_solver, _stubborn_meta)
+    res2 = GEPAOptimizer(TASK, LLM(model=fm2), max_candidates=4, max_failures=12, max_steps=12, merge_every=0,
+                         explore_untried=False).optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=3000))
+    assert res2.best.score == 0.0 and any("kept" in h.message for h in res2.history)
+
+
+def test_module_mutations_are_tested_on_the_larger_minibatch():
+    batches = []
+
+    class Spy(GEPAOptimizer):
+        def minibatch(self, step, size):
+            batches.append(size)
+            return super().minibatch(step, size)
+
+    fm = scripted_model(_sampling_solver, _stubborn_meta)
+    Spy(TASK, LLM(model=fm), minibatch=2, module_minibatch=5, max_candidates=2, max_failures=4, max_steps=4,
+        merge_every=0).optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=2000))
+    assert batches[0] == 2 and set(batches[1:4]) == {5}  # step 1 rewrites the instruction, 2-4 module slots

@@ -17,7 +17,10 @@ scores the found agent, cot and compute-matched baselines on N unseen questions
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -114,6 +117,32 @@ def _saved_or_probed(saved: Path, resume: bool, probe, run_store: RunStore) -> t
     return est, estimate_line(est, "" if resume else REUSE_NOTE)
 
 
+OWN_OPTIONS = {"self", "task", "llm", "kwargs", "meta_llm", "judge", "objective", "store", "resume", "backend",
+               "concurrency", "seed", "max_candidates", "max_failures", "max_steps", "on_event", "checkpoint"}
+"""Optimizer parameters that ``optimize`` sets from its own flags (not settable with ``--set``)."""
+
+
+def optimizer_options(level: str, pairs: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as keyword options of ``level``'s optimizer (values parsed as JSON,
+    else kept as text).
+
+    Raises:
+        UserError: a pair without ``=``, or a key the optimizer's constructor does not take (lists them).
+    """
+    params = {name for cls in LEVELS[level].__mro__ if "__init__" in vars(cls)
+              for name in inspect.signature(cls.__init__).parameters} - OWN_OPTIONS
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key.strip() not in params:
+            raise UserError(f"--set {pair!r}: need KEY=VALUE with KEY one of {sorted(params)}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
 @app.command()
 @handle_errors
 def optimize(
@@ -158,6 +187,8 @@ def optimize(
     probe: int = typer.Option(3, "--probe", min=1, help="validation examples the estimate's probe runs the seed on"),
     heldout: int = typer.Option(0, "--heldout", min=0, help="after the search, score the found agent, cot and "
                                                             "compute-matched baselines on N unseen questions"),
+    set_: list[str] = typer.Option(None, "--set", help="an option of the level's optimizer, KEY=VALUE with a JSON "
+                                                       "value (repeatable), e.g. --set module_minibatch=3"),
     heldout_offset: int = typer.Option(None, "--heldout-offset", min=0,
                                        help="first held-out question (default: right after train and val)"),
 ) -> None:
@@ -166,6 +197,7 @@ def optimize(
         raise UserError(f"--cost-unit must be tokens or usd, got {cost_unit!r}")
     if level not in LEVELS:  # before the probe spends anything
         raise UnknownNameError("search level", level, LEVELS)
+    extra = optimizer_options(level, set_ or [])
     the_backend = make_backend(backend, concurrency)
     the_task, trainset, valset = _split(task, data, train, val, offset)
     spec = resolve_spec(agent, agent_spec, {})
@@ -211,7 +243,7 @@ def optimize(
                                    store=run_store, resume=resume, backend=the_backend,
                                    concurrency=concurrency, seed=seed, max_candidates=max_candidates,
                                    max_failures=max_failures, max_steps=max_steps,
-                                   on_event=on_event, checkpoint=lambda r: write_checkpoint(r, out))
+                                   on_event=on_event, checkpoint=lambda r: write_checkpoint(r, out), **extra)
         try:
             result = optimizer.optimize(spec, trainset, valset, search_budget)
         except KeyboardInterrupt:
