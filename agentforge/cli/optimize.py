@@ -187,10 +187,10 @@ def optimize(
     probe: int = typer.Option(3, "--probe", min=1, help="validation examples the estimate's probe runs the seed on"),
     heldout: int = typer.Option(0, "--heldout", min=0, help="after the search, score the found agent, cot and "
                                                             "compute-matched baselines on N unseen questions"),
-    set_: list[str] = typer.Option(None, "--set", help="an option of the level's optimizer, KEY=VALUE with a JSON "
-                                                       "value (repeatable), e.g. --set module_minibatch=3"),
     heldout_offset: int = typer.Option(None, "--heldout-offset", min=0,
                                        help="first held-out question (default: right after train and val)"),
+    set_: list[str] = typer.Option(None, "--set", help="an option of the level's optimizer, KEY=VALUE with a JSON "
+                                                       "value (repeatable), e.g. --set module_minibatch=3"),
 ) -> None:
     """Search for a better agent; writes summary, best spec, archive, history, plots and report.html."""
     if cost_unit not in ("tokens", "usd"):

@@ -55,7 +55,8 @@ class GEPAOptimizer(Optimizer):
     Args:
         task, llm, **kwargs: see :class:`~agentforge.search.base.Optimizer`.
         minibatch: training examples per reflection and acceptance test (default 3, as GEPA).
-        module_minibatch: the same for module mutations (default 8; ``minibatch`` to turn it off).
+        module_minibatch: the same for module mutations (default 8; set it equal to ``minibatch`` for
+            GEPA's single minibatch size).
         explore_untried: when the meta model keeps a slot's module or repeats one tried from this
             parent, try an untried module of that slot instead (default True).
         merge_every: try a merge every this many steps (default 4; 0 turns merging off).
