@@ -8,8 +8,10 @@ Runs (``--runs``, comma-separated):
 * ``gepa-meta0.5b`` / ``gepa-meta1.5b``: ``agentforge optimize --level gepa`` (instructions and the
   task's module space, grounded modules included) with the 0.5B / the 1.5B as the meta model,
   every mutation accepted on a 3-question minibatch as in GEPA;
-* ``gepa-explore-meta1.5b``: the same with the 1.5B and the defaults: module mutations tested on 8
-  questions, and an untried module when the meta model keeps the current one;
+* ``gepa-explore-meta1.5b``: the same with the 1.5B, module mutations tested on 8 questions, and an
+  untried module when the meta model keeps the current one;
+* ``gepa-tie-meta1.5b``: the same with every default: a child that ties its parent on the
+  minibatch at no more than 0.8x its tokens is accepted too;
 * ``module-grounded`` / ``system-grounded`` (``module-grounded-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -37,13 +39,17 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "benchmarks" / "results" / "gepa"
 SMALL, LARGE = "local/qwen2.5-coder-0.5b-instruct", "local/qwen2.5-coder-1.5b-instruct"
 GSM8K = ["--task", "gsm8k", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "100"]
-GEPA_AS_PAPER = ["--set", "module_minibatch=3", "--set", "explore_untried=false"]
+STRICT = ["--set", "tie_token_ratio=null"]
+GEPA_AS_PAPER = ["--set", "module_minibatch=3", "--set", "explore_untried=false", *STRICT]
 """The first two GEPA runs: every mutation tested on a 3-example minibatch, no untried-module
-exploration (``gepa-explore-*`` use the defaults: module mutations on 8 examples, exploration on)."""
+exploration, only strict gains accepted (``gepa-explore-*`` keep strict acceptance but take the
+other defaults: module mutations on 8 examples, exploration on; ``gepa-tie-*`` use every default,
+so a tie at fewer tokens is accepted too)."""
 RUNS = {
     "gepa-meta0.5b": [*GSM8K, "--level", "gepa", *GEPA_AS_PAPER],
     "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *GEPA_AS_PAPER],
-    "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
+    "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *STRICT],
+    "gepa-tie-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],

@@ -7,7 +7,7 @@ from agentforge.agents import build_agent_spec
 from agentforge.llm import LLM
 from agentforge.search import Budget, GEPAOptimizer
 from agentforge.search.gepa_parts import merge_components, pareto_weights
-from agentforge.search.testing import is_meta_call, planted_solver, scripted_model, toy_task
+from agentforge.search.testing import gold_of, is_meta_call, planted_solver, scripted_model, toy_task
 
 TASK = toy_task(12)
 TRAIN, VAL = TASK.examples[:6], TASK.examples[6:]
@@ -104,14 +104,15 @@ def _stubborn_meta(messages, info):  # always keeps the current module of the as
 
 def test_a_kept_module_is_replaced_by_an_untried_one_and_can_win():
     fm = scripted_model(_sampling_solver, _stubborn_meta)
-    opt = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=4, max_failures=30, max_steps=30, merge_every=0)
+    opt = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=4, max_failures=30, max_steps=30, merge_every=0,
+                        tie_token_ratio=None)  # (a shorter instruction would get in on a cheaper tie)
     res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=3000))
     assert res.best.score == 1.0 and res.best.origin.startswith("explore:module:")
     assert "untried module instead" in res.best.info["components"]["note"]
     # without exploration a meta model that always keeps the module never changes one
     fm2 = scripted_model(_sampling_solver, _stubborn_meta)
     res2 = GEPAOptimizer(TASK, LLM(model=fm2), max_candidates=4, max_failures=12, max_steps=12, merge_every=0,
-                         explore_untried=False).optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=3000))
+                         explore_untried=False, tie_token_ratio=None).optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=3000))
     assert res2.best.score == 0.0 and any("kept" in h.message for h in res2.history)
 
 
@@ -127,3 +128,54 @@ def test_module_mutations_are_tested_on_the_larger_minibatch():
     Spy(TASK, LLM(model=fm), minibatch=2, module_minibatch=5, max_candidates=2, max_failures=4, max_steps=4,
         merge_every=0).optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=2000))
     assert batches[0] == 2 and set(batches[1:4]) == {5}  # step 1 rewrites the instruction, 2-4 module slots
+
+
+def _brief_solver(messages, info):  # always right; short when the system prompt says BRIEF
+    gold = gold_of(TASK, messages)
+    return ("Answer: " if magic_in_system(messages) else "Let me think this through at length. " * 30 + "\nAnswer: ") + gold
+
+
+def test_a_tie_at_fewer_tokens_is_accepted_unless_turned_off():
+    meta = ['{"diagnosis": "too long", "instruction": "Be brief: the MAGIC answer line only."}']
+    res = GEPAOptimizer(TASK, LLM(model=scripted_model(_brief_solver, meta)), modules=False, max_candidates=2,
+                        max_failures=2, max_steps=2, merge_every=0).optimize(build_agent_spec("cot"), TRAIN, VAL,
+                                                                              Budget(max_calls=200))
+    child = [c for c in res.archive if c.origin != "seed"]
+    assert len(child) == 1 and "tie at" in child[0].origin and child[0].score == res.baseline.score == 1.0
+    assert child[0].eval.tokens_per_example < 0.8 * res.baseline.eval.tokens_per_example
+    res2 = GEPAOptimizer(TASK, LLM(model=scripted_model(_brief_solver, meta)), modules=False, max_candidates=2,
+                         max_failures=2, max_steps=2, merge_every=0, tie_token_ratio=None).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=200))
+    assert len(res2.archive) == 1 and any("no gain on the minibatch" in h.message for h in res2.history)
+
+
+def _pal_vote_solver(messages, info):
+    """cot is right on even problems only, however sampled; pal too when greedy (a tie at fewer
+    tokens) but right everywhere when sampled, so only pal with self-consistency solves all."""
+    gold = gold_of(TASK, messages)
+    even = int(gold) // 2 % 2 == 0
+    if "Write a Python program" in messages[-1]["content"]:
+        sampled = (info.params.get("temperature") or 0) > 0
+        return f"```python\ndef solution():\n    return {gold if sampled or even else -1}\n```"
+    return "Let me think this through at length. " * 30 + f"\nAnswer: {gold if even else -1}"
+
+
+def test_a_cheaper_tie_opens_the_two_step_path_to_pal_with_self_consistency():
+    fm = scripted_model(_pal_vote_solver, _stubborn_meta)
+    res = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=6, max_failures=40, max_steps=40, merge_every=0).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=4000))
+    assert res.baseline.score == 0.5 and res.best.score == 1.0
+    assert res.best.info["components"]["config"] == {"reasoning": "pal", "refinement": "none",
+                                                     "ensembling": "self-consistency", "memory": "none"}
+    by_key = {c.key: c for c in res.archive}
+    assert "tie at" in by_key[res.best.parents[0]].origin  # its parent, pal alone, got in on the tie
+    # with pal in the reasoning slot only the ensembling modules it combines with are offered
+    enums = [info.params["response_format"]["json_schema"]["schema"]["properties"]["choice"]["enum"]
+             for m, info in fm.calls if is_meta_call(info) and 'the "ensembling" slot' in m[-1]["content"]
+             and "- reasoning: pal" in m[-1]["content"]]
+    assert enums and all(e == ["none", "self-consistency"] for e in enums)
+    # strict acceptance (GEPA's) never lets pal in, so the pair is out of reach one slot at a time
+    res2 = GEPAOptimizer(TASK, LLM(model=scripted_model(_pal_vote_solver, _stubborn_meta)), max_candidates=6,
+                         max_failures=40, max_steps=40, merge_every=0, tie_token_ratio=None).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=4000))
+    assert res2.best.score == 0.5
