@@ -179,3 +179,11 @@ def test_a_cheaper_tie_opens_the_two_step_path_to_pal_with_self_consistency():
                          max_failures=40, max_steps=40, merge_every=0, tie_token_ratio=None).optimize(
         build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=4000))
     assert res2.best.score == 0.5
+
+
+def test_once_every_module_of_a_slot_is_tried_the_least_tried_is_tested_again():
+    fm = scripted_model(planted_solver(TASK, lambda m: False), _stubborn_meta)  # nothing ever wins
+    res = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=2, max_failures=40, max_steps=20, merge_every=0).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=5000))
+    tests = [h.message for h in res.history if h.message.startswith("explore:module:ensembling")]
+    assert len(res.archive) == 1 and len(tests) == 5  # steps 4, 8, ..., 20: three untried, then two retests

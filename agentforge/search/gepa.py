@@ -14,8 +14,10 @@ chosen in each slot (reasoning, refinement, ensembling; grounded modules include
    trajectory with its feedback text (the gold check when the task metric is the objective,
    the sandbox's reports of program runs, the scoring judge's words) and rewrites *one*
    component, chosen round-robin: a new instruction, or another module for one slot. When the
-   meta model keeps the slot's current module, or names one already tried from this parent,
-   a module not yet tried there is drawn at random instead (``explore_untried``; our addition:
+   meta model keeps the slot's current module, or names one already tried from this parent
+   while others are untried, a module not yet tried there is drawn at random instead, and once
+   all are tried the least tried one, so a module that lost a noisy minibatch test is tested
+   again on another minibatch (``explore_untried``; our addition:
    small meta models keep the current module most of the time, so grounded modules are never
    tried otherwise). Only modules that combine with the other slots' modules are offered.
 3. **Accept** only if the child beats the parent on that same minibatch (sum of objective
@@ -76,7 +78,8 @@ class GEPAOptimizer(Optimizer):
         module_minibatch: the same for module mutations (default 8; set it equal to ``minibatch`` for
             GEPA's single minibatch size).
         explore_untried: when the meta model keeps a slot's module or repeats one tried from this
-            parent, try an untried module of that slot instead (default True).
+            parent, try an untried module of that slot instead, or once all are tried the least
+            tried one (default True). Off, such a step is skipped.
         tie_token_ratio: also accept a child that ties its parent on the minibatch (with at least one
             success) when it spends at most this fraction of the parent's tokens there (default 0.8;
             None: strict gain only, as GEPA).
@@ -106,7 +109,7 @@ class GEPAOptimizer(Optimizer):
         self.tie_token_ratio = tie_token_ratio
         self.minibatch_size, self.merge_every, self.use_modules = minibatch, merge_every, modules
         self.module_minibatch, self.explore_untried = module_minibatch, explore_untried
-        self.tried: dict[tuple[str, str], set[str]] = {}
+        self.tried: dict[tuple[str, str], dict[str, int]] = {}  # (parent, slot) -> module -> tests
         self.module_options = module_options or ModuleOptions()
         self.max_instruction_chars, self.examples_shown = max_instruction_chars, examples_shown
         self.structured, self.memory_modules = structured, memory_modules
@@ -213,16 +216,22 @@ class GEPAOptimizer(Optimizer):
         choice = str(extract_json_object(reply, ("choice",)).get("choice", "")).strip()
         if choice not in choices:
             raise MalformedOutputError(f"no valid choice for slot {slot} (one of {sorted(choices)}) in the reply")
-        tried = self.tried.setdefault((parent.key, slot), {config[slot]})
-        if choice in tried:
-            untried = sorted(set(choices) - tried)
-            if not self.explore_untried or not untried:
-                self.skip(f"reflect:{name}: kept {choice}" if choice == config[slot] else
+        tried = self.tried.setdefault((parent.key, slot), {})
+        current = config[slot]
+        others = [m for m in sorted(choices) if m != current]
+        untried_left = any(m not in tried for m in others)
+        if choice == current or (choice in tried and (untried_left or not self.explore_untried)):
+            if not self.explore_untried:
+                self.skip(f"reflect:{name}: kept {choice}" if choice == current else
                           f"reflect:{name}: {choice} already tried from this parent")
                 return None
-            comps["note"], comps["explored"] = f"meta model named {choice} (tried); an untried module instead", True
-            choice = self.rng.choice(untried)
-        tried.add(choice)
+            fewest = min(tried.get(m, 0) for m in others)
+            pick = self.rng.choice([m for m in others if tried.get(m, 0) == fewest])
+            what = "an untried module" if fewest == 0 else f"the least tried module (tried {fewest}x)"
+            named = "kept" if choice == current else "tried"
+            comps["note"], comps["explored"] = f"meta model named {choice} ({named}); {what} instead", True
+            choice = pick
+        tried[choice] = tried.get(choice, 0) + 1
         comps["config"] = {**config, slot: choice}
         return comps
 
