@@ -1,0 +1,71 @@
+"""Hand-built agents from the GEPA module space on the GEPA benchmark's held-out questions.
+
+The reference a searched agent is read against: ``pal`` and ``pal`` with self-consistency (3
+programs, the module space's default size) built from the same module configurations the search
+composes, run on GSM8K train questions 41-140 (the held-out set of ``bench_gepa.py``) with the
+same model and sampling as ``agentforge optimize`` (0.5B, greedy base, max_tokens 512, seed 0),
+each beside cot on the same questions (paired bootstrap 95% CI, McNemar); ``sc@K`` adds
+self-consistency with K chains, the compute-matched baseline ``agentforge optimize`` builds. Rows go to a run store
+(``benchmarks/results/gepa/handbuilt/heldout.sqlite``), so a rerun resumes, and the calls go
+through the completion cache, so a search run that finds the same agent reuses them.
+
+Usage:
+    python benchmarks/bench_gepa_handbuilt.py [--agents pal,pal@3,sc@2] [--n 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from agentforge.agents import build_agent_spec
+from agentforge.core.aio import run_sync
+from agentforge.core.stats import bootstrap_ci, paired_difference
+from agentforge.llm import LLM
+from agentforge.search.evaluator import Evaluator
+from agentforge.search.modules import DEFAULT_CONFIG, ModuleOptions, build_module_spec
+from agentforge.search.store import RunStore
+from agentforge.tasks import load_task
+
+OUT = Path(__file__).parent / "results" / "gepa" / "handbuilt"
+MODEL = "local/qwen2.5-coder-0.5b-instruct"
+AGENTS = {"pal": {"reasoning": "pal"}, "pal@3": {"reasoning": "pal", "ensembling": "self-consistency"}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", default="pal,pal@3")
+    ap.add_argument("--n", type=int, default=100)
+    args = ap.parse_args()
+    task = load_task("gsm8k", limit=args.n, offset=40)
+    OUT.mkdir(parents=True, exist_ok=True)
+    llm = LLM(model=MODEL, seed=0, temperature=0.0, max_tokens=512)
+    ev = Evaluator(task, llm, store=RunStore(OUT / "heldout.sqlite"), concurrency=1, seed=0)
+    cot = run_sync(ev.aevaluate(build_agent_spec("cot"), task.examples))
+    base = [r.correct for r in cot.rows]
+    rows = [{"agent": "cot", "accuracy": cot.accuracy, "ci": bootstrap_ci(base), "tokens_per_question":
+             round(cot.tokens_per_example, 1), "calls_per_question": cot.calls_per_example}]
+    for name in [a for a in args.agents.split(",") if a]:
+        if name.startswith("sc@"):
+            spec = build_agent_spec("self-consistency", samples=int(name[3:]))
+        elif name in AGENTS:
+            spec = build_module_spec({**DEFAULT_CONFIG, **AGENTS[name]}, ModuleOptions(), task=task)
+        else:
+            raise SystemExit(f"unknown agent {name!r}: one of {', '.join(AGENTS)} or sc@K")
+        res = run_sync(ev.aevaluate(spec, task.examples))
+        mine = [r.correct for r in res.rows]
+        rows.append({"agent": name, "accuracy": res.accuracy, "ci": bootstrap_ci(mine),
+                     "tokens_per_question": round(res.tokens_per_example, 1),
+                     "calls_per_question": res.calls_per_example, "vs_cot": paired_difference(base, mine, seed=0)})
+    (OUT / "summary.json").write_text(json.dumps({"questions": "gsm8k train 41-140", "model": MODEL, "rows": rows},
+                                                 indent=2, default=str))
+    for r in rows:
+        vs = r.get("vs_cot")
+        print(f"{r['agent']}: {r['accuracy']:.3f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] tokens/q "
+              f"{r['tokens_per_question']}" + (f" vs cot {vs['diff']:+.3f} [{vs['diff_ci'][0]:+.2f}, "
+                                               f"{vs['diff_ci'][1]:+.2f}] p={vs['mcnemar_p']:.2g}" if vs else ""))
+
+
+if __name__ == "__main__":
+    main()
