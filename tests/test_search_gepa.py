@@ -112,7 +112,8 @@ def test_a_kept_module_is_replaced_by_an_untried_one_and_can_win():
     # without exploration a meta model that always keeps the module never changes one
     fm2 = scripted_model(_sampling_solver, _stubborn_meta)
     res2 = GEPAOptimizer(TASK, LLM(model=fm2), max_candidates=4, max_failures=12, max_steps=12, merge_every=0,
-                         explore_untried=False, tie_token_ratio=None).optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=3000))
+                         explore_untried=False, tie_token_ratio=None).optimize(build_agent_spec("cot"), TRAIN, VAL,
+                                                                               Budget(max_calls=3000))
     assert res2.best.score == 0.0 and any("kept" in h.message for h in res2.history)
 
 
@@ -132,7 +133,8 @@ def test_module_mutations_are_tested_on_the_larger_minibatch():
 
 def _brief_solver(messages, info):  # always right; short when the system prompt says BRIEF
     gold = gold_of(TASK, messages)
-    return ("Answer: " if magic_in_system(messages) else "Let me think this through at length. " * 30 + "\nAnswer: ") + gold
+    long = "Let me think this through at length. " * 30 + "\n"
+    return ("" if magic_in_system(messages) else long) + "Answer: " + gold
 
 
 def test_a_tie_at_fewer_tokens_is_accepted_unless_turned_off():
