@@ -5,7 +5,8 @@ programs, the module space's default size) built from the same module configurat
 composes, run on GSM8K train questions 41-140 (the held-out set of ``bench_gepa.py``) with the
 same model and sampling as ``agentforge optimize`` (0.5B, greedy base, max_tokens 512, seed 0),
 each beside cot on the same questions (paired bootstrap 95% CI, McNemar); ``sc@K`` adds
-self-consistency with K chains, the compute-matched baseline ``agentforge optimize`` builds. Rows go to a run store
+self-consistency with K chains, the compute-matched baseline ``agentforge optimize`` builds, and
+``pal@K`` pal with K voted programs (the space's ``sc_samples=K``). Rows go to a run store
 (``benchmarks/results/gepa/handbuilt/heldout.sqlite``), so a rerun resumes, and the calls go
 through the completion cache, so a search run that finds the same agent reuses them.
 
@@ -51,8 +52,11 @@ def main() -> None:
             spec = build_agent_spec("self-consistency", samples=int(name[3:]))
         elif name in AGENTS:
             spec = build_module_spec({**DEFAULT_CONFIG, **AGENTS[name]}, ModuleOptions(), task=task)
+        elif name.startswith("pal@"):  # pal with self-consistency over K programs (the space's sc_samples=K)
+            spec = build_module_spec({**DEFAULT_CONFIG, **AGENTS["pal@3"]}, ModuleOptions(sc_samples=int(name[4:])),
+                                     task=task)
         else:
-            raise SystemExit(f"unknown agent {name!r}: one of {', '.join(AGENTS)} or sc@K")
+            raise SystemExit(f"unknown agent {name!r}: one of {', '.join(AGENTS)}, pal@K or sc@K")
         res = run_sync(ev.aevaluate(spec, task.examples))
         mine = [r.correct for r in res.rows]
         rows.append({"agent": name, "accuracy": res.accuracy, "ci": bootstrap_ci(mine),
