@@ -3,7 +3,10 @@ the minibatch acceptance test, module components, merging, budgets."""
 
 from __future__ import annotations
 
+import pytest
+
 from agentforge.agents import build_agent_spec
+from agentforge.core.errors import UserError
 from agentforge.llm import LLM
 from agentforge.search import Budget, GEPAOptimizer
 from agentforge.search.gepa_parts import merge_components, pareto_weights
@@ -189,3 +192,11 @@ def test_once_every_module_of_a_slot_is_tried_the_least_tried_is_tested_again():
         build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=5000))
     tests = [h.message for h in res.history if h.message.startswith("explore:module:ensembling")]
     assert len(res.archive) == 1 and len(tests) == 5  # steps 4, 8, ..., 20: three untried, then two retests
+
+
+def test_module_options_may_come_as_a_dict_and_bad_ones_are_refused():
+    fm = scripted_model(_sampling_solver, _stubborn_meta)
+    opt = GEPAOptimizer(TASK, LLM(model=fm), module_options={"sc_samples": 5})
+    assert opt.options()["module_options"]["sc_samples"] == 5
+    with pytest.raises(UserError, match="sc_sample"):
+        GEPAOptimizer(TASK, LLM(model=fm), module_options={"sc_sample": 5})

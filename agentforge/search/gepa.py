@@ -49,7 +49,7 @@ from agentforge.search.base import Optimizer
 from agentforge.search.gepa_parts import (WRITER_ROLES, apply_components, components_of, describe_rows, lineage, merge_components,
                                           pareto_weights)
 from agentforge.search.meta import render_meta
-from agentforge.search.modules import SLOTS, ModuleOptions, available_slots, validate_config
+from agentforge.search.modules import SLOTS, ModuleOptions, as_module_options, available_slots, validate_config
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
 from agentforge.search.specs import spec_key
@@ -85,7 +85,8 @@ class GEPAOptimizer(Optimizer):
             None: strict gain only, as GEPA).
         merge_every: try a merge every this many steps (default 4; 0 turns merging off).
         modules: search module choices too when the seed is a module configuration (default True).
-        module_options: module sizes for module components (see ``ModuleOptions``).
+        module_options: module sizes for module components (``ModuleOptions`` or a dict of its
+            fields, as `--set module_options={"sc_samples": 5}` gives).
         max_instruction_chars: longer proposed instructions are malformed (default 1500).
         examples_shown: trajectories shown to the reflection (default 3).
         structured: decode the meta model's replies under a JSON schema (default True; see
@@ -110,7 +111,7 @@ class GEPAOptimizer(Optimizer):
         self.minibatch_size, self.merge_every, self.use_modules = minibatch, merge_every, modules
         self.module_minibatch, self.explore_untried = module_minibatch, explore_untried
         self.tried: dict[tuple[str, str], dict[str, int]] = {}  # (parent, slot) -> module -> tests
-        self.module_options = module_options or ModuleOptions()
+        self.module_options = as_module_options(module_options)
         self.max_instruction_chars, self.examples_shown = max_instruction_chars, examples_shown
         self.structured, self.memory_modules = structured, memory_modules
 

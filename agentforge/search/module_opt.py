@@ -35,7 +35,7 @@ from agentforge.judges.base import Item, Judge, JudgeResult
 from agentforge.judges.execution import ExecutionJudge
 from agentforge.search.base import Optimizer
 from agentforge.search.meta import render_meta
-from agentforge.search.modules import (DEFAULT_CONFIG, ModuleOptions, all_configs, available_slots,
+from agentforge.search.modules import (DEFAULT_CONFIG, ModuleOptions, all_configs, as_module_options, available_slots,
                                        build_module_spec, infer_config, rules, validate_config)
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
@@ -84,7 +84,7 @@ class ModuleOptimizer(Optimizer):
 
     def __init__(self, task: Any, llm: Any, *, module_options: ModuleOptions | None = None, max_retries: int = 2,
                  **kwargs: Any):
-        options = module_options or ModuleOptions()
+        options = as_module_options(module_options)
         if options.best_of_n_judge == "execution":
             if kwargs.get("agent_judge") is not None:
                 raise UserError("module_options.best_of_n_judge='execution' builds the agents' judge; do not also "

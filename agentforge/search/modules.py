@@ -38,10 +38,10 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentforge.agents import AgentSpec, Condition, EdgeSpec, NodeSpec, build_agent_spec
-from agentforge.core.errors import SpecValidationError
+from agentforge.core.errors import SpecValidationError, UserError
 from agentforge.core.templates import template_source
 from agentforge.search.specs import spec_key
 
@@ -116,6 +116,23 @@ class ModuleOptions(BaseModel):
     refine_iters: int = Field(1, ge=1)
     reflexion_trials: int = Field(2, ge=2)
     best_of_n_judge: Literal["default", "execution"] = "default"
+
+
+def as_module_options(value: ModuleOptions | dict[str, Any] | None) -> ModuleOptions:
+    """``value`` as ``ModuleOptions`` (None: the defaults; a dict, as from ``--set
+    module_options={...}``, is validated).
+
+    Raises:
+        UserError: a dict with an unknown key or a value out of range (pydantic's message).
+    """
+    if value is None:
+        return ModuleOptions()
+    if isinstance(value, ModuleOptions):
+        return value
+    try:
+        return ModuleOptions.model_validate(value)
+    except ValidationError as exc:
+        raise UserError(f"module_options: {exc}") from exc
 
 
 def available_slots(task: Any = None, options: ModuleOptions | None = None
