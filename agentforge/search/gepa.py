@@ -23,7 +23,7 @@ chosen in each slot (reasoning, refinement, ensembling; grounded modules include
 3. **Accept** only if the child beats the parent on that same minibatch (sum of objective
    values), or ties it with some success at no more than ``tie_token_ratio`` of its tokens (a
    Pareto improvement on score and cost; our addition: on GSM8K pal ties cot on small
-   minibatches at a third of its tokens, and pal is the step to pal with self-consistency, the
+   minibatches at about 0.6x its tokens, and pal is the step to pal with self-consistency, the
    module pair 17 points above cot); then it is evaluated on the whole validation set and joins
    the archive. Module
    mutations are tested on a larger minibatch (``module_minibatch``, default 8; our addition:
@@ -49,7 +49,7 @@ from agentforge.search.base import Optimizer
 from agentforge.search.gepa_parts import (WRITER_ROLES, apply_components, components_of, describe_rows, lineage, merge_components,
                                           pareto_weights)
 from agentforge.search.meta import render_meta
-from agentforge.search.modules import SLOTS, ModuleOptions, as_module_options, available_slots, validate_config
+from agentforge.search.modules import SLOTS, ModuleOptions, as_module_options, available_slots, combines
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
 from agentforge.search.specs import spec_key
@@ -58,15 +58,6 @@ from agentforge.search.specs import spec_key
 def minibatch_tokens(rows: list[Any]) -> int:
     """Tokens (agent and scoring judge, prompt and completion) spent on a minibatch's rows."""
     return sum(r.usage.total_tokens + r.judge_usage.total_tokens for _, r in rows)
-
-
-def combines(config: dict[str, str], slots: dict[str, dict[str, str]]) -> bool:
-    """Whether ``config`` is a buildable configuration (the combination rules of ``modules``)."""
-    try:
-        validate_config(config, slots)
-    except SpecValidationError:
-        return False
-    return True
 
 
 class GEPAOptimizer(Optimizer):
@@ -98,7 +89,8 @@ class GEPAOptimizer(Optimizer):
     level = "gepa"
 
     def __init__(self, task: Any, llm: Any, *, minibatch: int = 3, module_minibatch: int = 8, merge_every: int = 4,
-                 modules: bool = True, module_options: ModuleOptions | None = None, max_instruction_chars: int = 1500,
+                 modules: bool = True, module_options: ModuleOptions | dict[str, Any] | None = None,
+                 max_instruction_chars: int = 1500,
                  examples_shown: int = 3, structured: bool = True, memory_modules: bool = False,
                  explore_untried: bool = True, tie_token_ratio: float | None = 0.8, **kwargs: Any):
         super().__init__(task, llm, **kwargs)

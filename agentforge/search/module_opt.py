@@ -82,8 +82,8 @@ class ModuleOptimizer(Optimizer):
 
     level = "module"
 
-    def __init__(self, task: Any, llm: Any, *, module_options: ModuleOptions | None = None, max_retries: int = 2,
-                 **kwargs: Any):
+    def __init__(self, task: Any, llm: Any, *, module_options: ModuleOptions | dict[str, Any] | None = None,
+                 max_retries: int = 2, **kwargs: Any):
         options = as_module_options(module_options)
         if options.best_of_n_judge == "execution":
             if kwargs.get("agent_judge") is not None:

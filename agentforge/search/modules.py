@@ -187,6 +187,15 @@ def validate_config(config: Any, slots: dict[str, dict[str, str]] | None = None)
     return out
 
 
+def combines(config: dict[str, str], slots: dict[str, dict[str, str]]) -> bool:
+    """Whether ``config`` is a buildable configuration (``validate_config`` passes)."""
+    try:
+        validate_config(config, slots)
+    except SpecValidationError:
+        return False
+    return True
+
+
 def all_configs(slots: dict[str, dict[str, str]] | None = None) -> Iterator[dict[str, str]]:
     """Every buildable configuration, in a fixed order."""
     slots = slots or available_slots()[0]
