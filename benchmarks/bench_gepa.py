@@ -10,9 +10,11 @@ Runs (``--runs``, comma-separated):
   every mutation accepted on a 3-question minibatch as in GEPA;
 * ``gepa-explore-meta1.5b``: the same with the 1.5B, module mutations tested on 8 questions, and an
   untried module when the meta model keeps the current one;
-* ``gepa-tie-meta1.5b``: the same with every default: a child that ties its parent on the
-  minibatch at no more than 0.8x its tokens is accepted too (``gepa-tie-sc5-meta1.5b``: with 5
-  voted samples, so pal@5, the best hand-built agent of ``bench_gepa_handbuilt.py``, is in the space);
+* ``gepa-tie-meta1.5b``: the same, and a child that ties its parent on the minibatch at no more
+  than 0.8x its tokens is accepted too (``gepa-tie-sc5-meta1.5b``: with 5 voted samples, so pal@5,
+  the best hand-built agent of ``bench_gepa_handbuilt.py``, is in the space);
+* ``gepa-race-sc5-meta1.5b``: every default, 5 voted samples: a child that ties on the minibatch
+  (and is not a cheaper tie) races its parent on as many further training questions;
 * ``module-grounded`` / ``system-grounded`` (``module-grounded-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -40,19 +42,22 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "benchmarks" / "results" / "gepa"
 SMALL, LARGE = "local/qwen2.5-coder-0.5b-instruct", "local/qwen2.5-coder-1.5b-instruct"
 GSM8K = ["--task", "gsm8k", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "100"]
-STRICT = ["--set", "tie_token_ratio=null"]
+NO_RACE = ["--set", "extend_ties=false"]
+STRICT = ["--set", "tie_token_ratio=null", *NO_RACE]
+SC5 = 'module_options={"sc_samples": 5}'
 GEPA_AS_PAPER = ["--set", "module_minibatch=3", "--set", "explore_untried=false", *STRICT]
 """The first two GEPA runs: every mutation tested on a 3-example minibatch, no untried-module
 exploration, only strict gains accepted (``gepa-explore-*`` keep strict acceptance but take the
-other defaults: module mutations on 8 examples, exploration on; ``gepa-tie-*`` use every default,
-so a tie at fewer tokens is accepted too)."""
+other defaults: module mutations on 8 examples, exploration on; ``gepa-tie-*`` take the tie rule
+too, but not the race of ties (``extend_ties``), which came later; ``gepa-race-*`` use every
+default)."""
 RUNS = {
     "gepa-meta0.5b": [*GSM8K, "--level", "gepa", *GEPA_AS_PAPER],
     "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *GEPA_AS_PAPER],
     "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *STRICT],
-    "gepa-tie-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE],
-    "gepa-tie-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set",
-                              'module_options={"sc_samples": 5}'],
+    "gepa-tie-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE],
+    "gepa-tie-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE, "--set", SC5],
+    "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],

@@ -186,6 +186,36 @@ def test_a_cheaper_tie_opens_the_two_step_path_to_pal_with_self_consistency():
     assert res2.best.score == 0.5
 
 
+def _first_three_solver(messages, info):  # right on the first 3 training questions; everywhere with MAGIC
+    gold = gold_of(TASK, messages)
+    easy = any(ex.question in messages[-1]["content"] for ex in TRAIN[:3])
+    return "Answer: " + (gold if easy or magic_in_system(messages) else "-1")
+
+
+def test_a_tie_on_the_minibatch_is_raced_on_the_next_examples_unless_turned_off():
+    meta = ['{"diagnosis": "x", "instruction": "Use the MAGIC method."}']
+    res = GEPAOptimizer(TASK, LLM(model=scripted_model(_first_three_solver, meta)), modules=False, minibatch=3,
+                        max_candidates=2, max_failures=1, max_steps=1, merge_every=0, tie_token_ratio=None).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=200))  # (no cheaper tie: the instruction is shorter)
+    child = [c for c in res.archive if c.origin != "seed"]  # 3 vs 3 on TRAIN[:3], then 3 vs 0 on TRAIN[3:]
+    assert len(child) == 1 and "tie, extended to 6 examples" in child[0].origin and child[0].score == 1.0
+    res2 = GEPAOptimizer(TASK, LLM(model=scripted_model(_first_three_solver, meta)), modules=False, minibatch=3,
+                         max_candidates=2, max_failures=1, max_steps=1, merge_every=0, extend_ties=False,
+                         tie_token_ratio=None).optimize(
+        build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=200))
+    assert len(res2.archive) == 1 and any("no gain on the minibatch (3.00 vs 3.00" in h.message
+                                          for h in res2.history)
+    assert "extend_ties" in GEPAOptimizer(TASK, LLM(model=scripted_model(_first_three_solver, meta))).options()
+
+
+def test_the_extension_is_the_next_examples_of_the_rotation_and_never_the_minibatch():
+    opt = GEPAOptimizer(TASK, LLM(model=scripted_model(_first_three_solver, [])))
+    opt.trainset = list(TRAIN)
+    assert opt._extension(TRAIN[4:6] + TRAIN[:1]) == TRAIN[1:4]  # a window that wraps around
+    assert opt._extension(TRAIN[:4]) == TRAIN[4:6]  # only 2 examples left
+    assert opt._extension(list(TRAIN)) == [] and opt._extension([]) == []
+
+
 def test_once_every_module_of_a_slot_is_tried_the_least_tried_is_tested_again():
     fm = scripted_model(planted_solver(TASK, lambda m: False), _stubborn_meta)  # nothing ever wins
     res = GEPAOptimizer(TASK, LLM(model=fm), max_candidates=2, max_failures=40, max_steps=20, merge_every=0).optimize(
