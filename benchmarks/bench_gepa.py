@@ -11,10 +11,10 @@ Runs (``--runs``, comma-separated):
 * ``gepa-explore-meta1.5b``: the same with the 1.5B, module mutations tested on 8 questions, and an
   untried module when the meta model keeps the current one;
 * ``gepa-tie-meta1.5b``: the same, and a child that ties its parent on the minibatch at no more
-  than 0.8x its tokens is accepted too (``gepa-tie-sc5-meta1.5b``: with 5 voted samples, so pal@5,
-  the best hand-built agent of ``bench_gepa_handbuilt.py``, is in the space);
-* ``gepa-race-sc5-meta1.5b``: every default, 5 voted samples: a child that ties on the minibatch
-  (and is not a cheaper tie) races its parent on as many further training questions;
+  than 0.8x its tokens is accepted too;
+* ``gepa-race-sc5-meta1.5b``: every default, with 5 voted samples (so pal@5, the best hand-built
+  agent of ``bench_gepa_handbuilt.py``, is in the space): a child that ties on the minibatch (and
+  is not a cheaper tie) also races its parent on as many further training questions;
 * ``module-grounded`` / ``system-grounded`` (``module-grounded-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -56,7 +56,6 @@ RUNS = {
     "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *GEPA_AS_PAPER],
     "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *STRICT],
     "gepa-tie-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE],
-    "gepa-tie-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE, "--set", SC5],
     "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
