@@ -19,7 +19,9 @@ Runs (``--runs``, comma-separated):
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
   (and reflection model) and about the same number of calls (``bench_search_gsm8k.py --dspy gepa``);
-* ``humaneval-gepa``: GEPA on HumanEval 0-19 (train) and 20-39 (validation), 40-163 held out.
+* ``humaneval-gepa``: GEPA (every default, the 1.5B proposing) on HumanEval 0-19 (train) and 20-39
+  (validation), 40-163 held out; its space holds the grounded code modules (self-debug on the
+  visible tests, reflexion with self-written tests).
 
 Each of our runs is the CLI itself (``agentforge optimize ... --heldout``): the estimate before
 the run, the search, and on the held-out questions the found agent, cot and self-consistency at
@@ -61,7 +63,7 @@ RUNS = {
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],
     "humaneval-gepa": ["--task", "humaneval", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "124",
-                       "--heldout-offset", "40", "--level", "gepa"],
+                       "--heldout-offset", "40", "--level", "gepa", "--meta-model", LARGE],
 }
 
 
@@ -123,9 +125,9 @@ def fmt_be(b: dict | None) -> str:
 
 def report() -> None:
     rows = [r for name in RUNS if (r := row_of(name)) is not None]
-    lines = ["| run | best agent | val | held-out acc [95% CI] | vs cot | matched baseline: acc | found minus matched | "
-             "tokens/q (found / matched) | search calls / tokens / wall | estimate vs actual (calls, tokens) | "
-             "break-even vs cot / vs matched (queries) |", "|" + "---|" * 11]
+    lines = ["| run | best agent | val | held-out acc [95% CI] | vs cot | matched baseline: acc | "
+             "found minus matched | tokens/q (found / matched) | search calls / tokens / wall | "
+             "estimate vs actual (calls, tokens) | break-even vs cot / vs matched (queries) |", "|" + "---|" * 11]
     for r in rows:
         f, m = r["found"], r["matched"]
         est = r["estimate"]

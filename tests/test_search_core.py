@@ -235,6 +235,9 @@ def test_instruction_parsing_is_robust():
 def test_json_parsing_finds_objects_in_prose_and_fences():
     assert extract_json_object('Sure! {"a": 1} and {"spec": {"b": 2}}', want=("spec",)) == {"spec": {"b": 2}}
     assert extract_json_object('```json\n{"nodes": [], "x": "}{"}\n```')["x"] == "}{"
+    # a raw newline inside a string (the 1.5B's module choice on HumanEval) is still an object
+    reply = '{ "reason": "cot does not check.\n\nThe `cot` module typically operates" , "choice": "pal"}'
+    assert extract_json_object(reply, want=("choice",))["choice"] == "pal"
     for bad in ("no json", '{"a": ', "[1, 2]"):
         with pytest.raises(MalformedOutputError):
             extract_json_object(bad)

@@ -54,8 +54,11 @@ def extract_instruction(text: str, max_chars: int = 1500, tag: str = "instructio
 
 
 def json_objects(text: str) -> list[dict[str, Any]]:
-    """Every top-level JSON object found in ``text`` (fenced blocks first, then raw text)."""
-    decoder = json.JSONDecoder()
+    """Every top-level JSON object found in ``text`` (fenced blocks first, then raw text).
+
+    Raw newlines and tabs inside strings are accepted (``strict=False``): small models often
+    break a long ``"reason"`` into paragraphs, and the object is otherwise well formed."""
+    decoder = json.JSONDecoder(strict=False)
     out: list[dict[str, Any]] = []
     for chunk in [*_FENCE.findall(text), text]:
         i = 0
