@@ -44,7 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "benchmarks" / "results" / "gepa"
 SMALL, LARGE = "local/qwen2.5-coder-0.5b-instruct", "local/qwen2.5-coder-1.5b-instruct"
 GSM8K = ["--task", "gsm8k", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "100"]
-NO_RACE = ["--set", "extend_ties=false"]
+NO_FILTER = ["--set", "reject_specific=false"]
+NO_RACE = ["--set", "extend_ties=false", *NO_FILTER]
 STRICT = ["--set", "tie_token_ratio=null", *NO_RACE]
 SC5 = 'module_options={"sc_samples": 5}'
 GEPA_AS_PAPER = ["--set", "module_minibatch=3", "--set", "explore_untried=false", *STRICT]
@@ -52,18 +53,18 @@ GEPA_AS_PAPER = ["--set", "module_minibatch=3", "--set", "explore_untried=false"
 exploration, only strict gains accepted (``gepa-explore-*`` keep strict acceptance but take the
 other defaults: module mutations on 8 examples, exploration on; ``gepa-tie-*`` take the tie rule
 too, but not the race of ties (``extend_ties``), which came later; ``gepa-race-*`` use every
-default)."""
+default but ``reject_specific``, which came after every run here, as did ``humaneval-gepa``)."""
 RUNS = {
     "gepa-meta0.5b": [*GSM8K, "--level", "gepa", *GEPA_AS_PAPER],
     "gepa-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *GEPA_AS_PAPER],
     "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *STRICT],
     "gepa-tie-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE],
-    "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5],
+    "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],
     "humaneval-gepa": ["--task", "humaneval", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "124",
-                       "--heldout-offset", "40", "--level", "gepa", "--meta-model", LARGE],
+                       "--heldout-offset", "40", "--level", "gepa", "--meta-model", LARGE, *NO_FILTER],
 }
 
 

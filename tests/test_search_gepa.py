@@ -230,3 +230,21 @@ def test_module_options_may_come_as_a_dict_and_bad_ones_are_refused():
     assert opt.options()["module_options"]["sc_samples"] == 5
     with pytest.raises(UserError, match="sc_sample"):
         GEPAOptimizer(TASK, LLM(model=fm), module_options={"sc_sample": 5})
+
+
+def test_a_problem_specific_rewrite_is_dropped_before_its_minibatch_is_paid_for():
+    specific = '{"diagnosis": "x", "instruction": "In Toy problem sums, apply the MAGIC method."}'
+    general = '{"diagnosis": "x", "instruction": "Always apply the MAGIC method."}'
+    for reject in (True, False):
+        fm = scripted_model(planted_solver(TASK, magic_in_system), [specific, general])
+        opt = GEPAOptimizer(TASK, LLM(model=fm), modules=False, max_candidates=3, max_failures=3,
+                            reject_specific=reject)
+        res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=120))
+        ran_specific = [m for m, info in fm.calls if not is_meta_call(info) and "Toy problem sums" in str(m)]
+        dropped = [h.message for h in res.history if "problem-specific rewrite" in h.message]
+        assert res.best.score == 1.0 and "MAGIC" in res.best_spec.nodes[0].system
+        if reject:
+            assert dropped and 'name "Toy"' in dropped[0] and not ran_specific
+            assert opt.options()["reject_specific"] is True
+        else:
+            assert not dropped and ran_specific and "reject_specific" not in opt.options()

@@ -20,6 +20,10 @@ chosen in each slot (reasoning, refinement, ensembling; grounded modules include
    again on another minibatch (``explore_untried``; our addition:
    small meta models keep the current module most of the time, so grounded modules are never
    tried otherwise). Only modules that combine with the other slots' modules are offered.
+   An instruction rewrite that copies a word run, a proper name or an identifier from a
+   minibatch problem, or repeats the current instruction, is dropped before it is tested
+   (``reject_specific``; our addition: small meta models write advice about one problem or
+   return the instruction they were given, ``agentforge.search.specificity``).
 3. **Accept** only if the child beats the parent on that same minibatch (sum of objective
    values), or ties it with some success at no more than ``tie_token_ratio`` of its tokens (a
    Pareto improvement on score and cost; our addition: on GSM8K pal ties cot on small
@@ -55,6 +59,7 @@ from agentforge.search.meta import render_meta
 from agentforge.search.modules import SLOTS, ModuleOptions, as_module_options, available_slots, combines
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
+from agentforge.search.specificity import same_instruction, specific_copy
 from agentforge.search.specs import spec_key
 
 
@@ -87,6 +92,10 @@ class GEPAOptimizer(Optimizer):
             fields, as `--set module_options={"sc_samples": 5}` gives).
         max_instruction_chars: longer proposed instructions are malformed (default 1500).
         examples_shown: trajectories shown to the reflection (default 3).
+        reject_specific: drop an instruction rewrite that copies a word run, a proper name or an
+            identifier from a minibatch problem, or that repeats the current instruction, before
+            testing it (default True; see ``agentforge.search.specificity``); False tests every
+            rewrite, as GEPA.
         structured: decode the meta model's replies under a JSON schema (default True; see
             ``_format``); off, the reply is parsed as it comes.
         memory_modules: also search the memory slot (default False: learning candidates run their
@@ -100,7 +109,7 @@ class GEPAOptimizer(Optimizer):
                  max_instruction_chars: int = 1500,
                  examples_shown: int = 3, structured: bool = True, memory_modules: bool = False,
                  explore_untried: bool = True, tie_token_ratio: float | None = 0.8, extend_ties: bool = True,
-                 **kwargs: Any):
+                 reject_specific: bool = True, **kwargs: Any):
         super().__init__(task, llm, **kwargs)
         if minibatch < 1 or module_minibatch < 1 or merge_every < 0:
             raise UserError(f"gepa: need minibatch >= 1, module_minibatch >= 1 and merge_every >= 0, got "
@@ -114,6 +123,7 @@ class GEPAOptimizer(Optimizer):
         self.module_options = as_module_options(module_options)
         self.max_instruction_chars, self.examples_shown = max_instruction_chars, examples_shown
         self.structured, self.memory_modules = structured, memory_modules
+        self.reject_specific = reject_specific
 
     def options(self) -> dict[str, Any]:
         """The GEPA options (part of the resume check)."""
@@ -125,6 +135,8 @@ class GEPAOptimizer(Optimizer):
             out["tie_token_ratio"] = self.tie_token_ratio
         if self.extend_ties:  # likewise absent when off
             out["extend_ties"] = True
+        if self.reject_specific:  # likewise
+            out["reject_specific"] = True
         return out
 
     def prepare(self) -> None:
@@ -227,6 +239,15 @@ class GEPAOptimizer(Optimizer):
             instruction = str(got.get("instruction") or "").strip()
             if not instruction or len(instruction) > self.max_instruction_chars:
                 raise MalformedOutputError(f"no usable instruction (empty or over {self.max_instruction_chars} chars)")
+            if self.reject_specific and same_instruction(instruction, current):
+                self.skip("reflect:instruction: the rewrite repeats the current instruction; not tested")
+                return None
+            copied = specific_copy(instruction, [ex.question for ex, _ in rows],
+                                   allowed=f"{current}\n{self.task.instructions}") if self.reject_specific else None
+            if copied is not None:
+                self.fail(f"reflect:instruction: problem-specific rewrite (copies {copied} from a minibatch "
+                          "problem); not tested")
+                return None
             comps["instruction"], comps["note"] = instruction, str(got.get("diagnosis", ""))[:600]
             return comps
         slot = name.split(":", 1)[1]
