@@ -15,7 +15,7 @@ Runs (``--runs``, comma-separated):
 * ``gepa-race-sc5-meta1.5b``: every default, with 5 voted samples (so pal@5, the best hand-built
   agent of ``bench_gepa_handbuilt.py``, is in the space): a child that ties on the minibatch (and
   is not a cheaper tie) also races its parent on as many further training questions;
-* ``module-grounded`` / ``system-grounded`` (``module-grounded-meta1.5b``: the 1.5B proposing): the
+* ``module-grounded`` / ``system-grounded`` (``-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
   (and reflection model) and about the same number of calls (``bench_search_gsm8k.py --dspy gepa``);
@@ -63,6 +63,7 @@ RUNS = {
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],
+    "system-grounded-meta1.5b": [*GSM8K, "--level", "system", "--max-failures", "60", "--meta-model", LARGE],
     "humaneval-gepa": ["--task", "humaneval", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "124",
                        "--heldout-offset", "40", "--level", "gepa", "--meta-model", LARGE, *NO_FILTER],
 }

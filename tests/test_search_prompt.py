@@ -146,3 +146,18 @@ def test_resume_needs_the_flag_and_the_same_configuration(tmp_path):
     other = PromptOptimizer(TASK, LLM(model=fm, cache=False), store=RunStore(path), resume=True, seed=7, minibatch=3)
     with pytest.raises(Exception, match="differs in: seed"):
         other.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=10))
+
+
+def test_wall_time_is_stored_after_every_step_so_a_hard_kill_keeps_it(tmp_path):
+    store, seen = RunStore(tmp_path / "w.sqlite"), []
+
+    def meta(messages, info):
+        seen.append(store.wall_s())  # what a SIGKILL right now would leave behind
+        return f"<instruction>Try idea {len(seen)}.</instruction>"
+
+    fm = scripted_model(planted_solver(TASK, magic_in_system), meta)
+    opt = PromptOptimizer(TASK, LLM(model=fm, cache=False), store=store, concurrency=1, operators=["opro"],
+                          max_candidates=4, max_failures=4)
+    res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=60))
+    assert len(seen) >= 2 and seen[0] == 0.0 and seen[1] > 0.0
+    assert store.wall_s() == pytest.approx(res.wall_s, abs=0.05)

@@ -110,7 +110,7 @@ class Optimizer(ABC):
         self.meta = MetaModel(self.meta_llm, self.store, self.meter, self.meta_temperature, self.meta_max_tokens)
         self.archive, self.history, self.step_no, self.failures = Archive(), [], 0, 0
         self.rng = random.Random(self.seed)
-        t0, reason = time.monotonic(), "done"
+        self._wall_mark, reason = time.monotonic(), "done"
         try:
             self.prepare()
             await self.add(spec, "seed", info=self.seed_info(spec))
@@ -118,7 +118,7 @@ class Optimizer(ABC):
         except BudgetExceeded as exc:
             reason = f"budget: {exc.resource}"
         finally:
-            self.store.add_wall(time.monotonic() - t0)
+            self._flush_wall()
         self.log("stop", reason)
         result = self.result(reason)
         if self.checkpoint is not None:
@@ -142,8 +142,16 @@ class Optimizer(ABC):
             except ModelError as exc:
                 self.fail(f"meta-model call failed: {exc}")
                 continue
+            finally:
+                self._flush_wall()
             if stop:
                 return stop
+
+    def _flush_wall(self) -> None:
+        """Store the wall seconds since the last flush, so a killed session still counts its time."""
+        now = time.monotonic()
+        self.store.add_wall(now - self._wall_mark)
+        self._wall_mark = now
 
     # ---- for subclasses ------------------------------------------------------------------------
     def prepare(self) -> None:  # noqa: B027 (optional hook)
