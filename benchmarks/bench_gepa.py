@@ -45,6 +45,8 @@ ROOT = REPO / "benchmarks" / "results" / "gepa"
 SMALL, LARGE = "local/qwen2.5-coder-0.5b-instruct", "local/qwen2.5-coder-1.5b-instruct"
 GSM8K = ["--task", "gsm8k", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "100"]
 NO_FILTER = ["--set", "reject_specific=false"]
+# likewise for the system runs, made before proposals whose prompts never show the problem were refused
+NO_PROBLEM_CHECK = ["--set", "require_problem=false"]
 NO_RACE = ["--set", "extend_ties=false", *NO_FILTER]
 STRICT = ["--set", "tie_token_ratio=null", *NO_RACE]
 SC5 = 'module_options={"sc_samples": 5}'
@@ -62,8 +64,9 @@ RUNS = {
     "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
-    "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60"],
-    "system-grounded-meta1.5b": [*GSM8K, "--level", "system", "--max-failures", "60", "--meta-model", LARGE],
+    "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60", *NO_PROBLEM_CHECK],
+    "system-grounded-meta1.5b": [*GSM8K, "--level", "system", "--max-failures", "60", "--meta-model", LARGE,
+                                 *NO_PROBLEM_CHECK],
     "humaneval-gepa": ["--task", "humaneval", "--train", "20", "--val", "20", "--offset", "0", "--heldout", "124",
                        "--heldout-offset", "40", "--level", "gepa", "--meta-model", LARGE, *NO_FILTER],
 }

@@ -70,6 +70,9 @@ def test_retries_show_only_the_latest_invalid_reply_cut_to_size():
     ({"nodes": [{"id": "a", "prompt": "{{ cycler.__init__.__globals__ }}", "answer": True}]}, "does not render"),
     ({"nodes": [{"id": "a", "prompt": "@solve", "answer": True, "samples": 64}]}, "model calls per problem"),
     ({"trials": 3}, "reads the gold answer"),
+    ({"nodes": [{"id": "a", "prompt": "Let's solve this step by step. @solve", "answer": True}]},
+     r"node 'a' prompt never shows the model the problem .*'@solve' inside inline text is literal"),
+    ({"nodes": [{"id": "a", "prompt": "Answer carefully.", "answer": True}]}, r"never shows the model the problem"),
     ({"nodes": [{"id": "a", "prompt": "@solve", "exec": "import os"}]}, "Extra inputs are not permitted"),
 ])
 def test_unsafe_or_invalid_specs_never_pass(spec_change, error):
@@ -77,6 +80,16 @@ def test_unsafe_or_invalid_specs_never_pass(spec_change, error):
             "edges": [{"source": "a", "target": "END"}], "entry": "a"}
     with pytest.raises(SpecValidationError, match=error):
         parse_proposal(json.dumps({**base, **spec_change}), 1, max_calls=12)
+
+
+def test_inline_prompts_that_show_the_problem_pass():
+    spec, _ = parse_proposal(json.dumps({"name": "x", "nodes": [{"id": "a", "prompt": "Think. {{ question }}",
+                                                                  "answer": True}],
+                                         "edges": [{"source": "a", "target": "END"}], "entry": "a"}), 1, 12)
+    assert spec.nodes[0].prompt == "Think. {{ question }}"
+    blind = json.dumps({"name": "x", "nodes": [{"id": "a", "prompt": "Solve it. @solve", "answer": True}],
+                        "edges": [{"source": "a", "target": "END"}], "entry": "a"})
+    assert parse_proposal(blind, 1, 12, require_problem=False)[0].nodes[0].prompt == "Solve it. @solve"
 
 
 def test_parse_proposal_accepts_a_bare_spec_and_names_it():

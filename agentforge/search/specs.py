@@ -4,6 +4,7 @@
   (nodes, edges, entry, limits, memory, trials), not of its name, description or metadata.
 * ``check_renderable``: render every template against a complete dummy state, so a proposal
   that refers to an unknown variable is rejected before it costs a call.
+* ``check_sees_problem``: every ``llm`` node's prompt must show the model the problem.
 * ``estimate_calls``: an upper bound on model calls per question, to refuse runaway proposals
   (``execute`` nodes run programs in the sandbox and make no model call).
 * ``literal``: embed text (an instruction, demonstrations) in a Jinja template verbatim.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 
 from agentforge.agents import AgentSpec, NodeSpec
 from agentforge.core.templates import render, template_source
@@ -74,6 +76,34 @@ def check_renderable(spec: AgentSpec) -> None:
             render(ref, ctx)
         except Exception as exc:
             raise SpecValidationError(f"{where}: template does not render: {type(exc).__name__}: {exc}") from None
+
+
+_INLINE_REF = re.compile(r"(?<![\w@])@[a-z_]+(?:/[a-z_]+)*")
+
+
+def check_sees_problem(spec: AgentSpec) -> None:
+    """Refuse an ``llm`` node whose user prompt never shows the model the problem.
+
+    Renders each prompt against :func:`dummy_context` and looks for the question. A meta model
+    writing ``"Solve step by step. @solve"`` gets literal text with no question in it (a
+    ``@template`` reference must be the whole field), and its candidate would score near zero
+    after paying for a full validation pass.
+
+    Raises:
+        SpecValidationError: naming the node (and the ``@name`` inside inline text, if any).
+    """
+    ctx = dummy_context(spec)
+    for n in spec.nodes:
+        if n.kind != "llm" or not n.prompt:
+            continue
+        if ctx["question"] in render(n.prompt, ctx):
+            continue
+        hint = ""
+        if not n.prompt.startswith("@") and (ref := _INLINE_REF.search(n.prompt)):
+            hint = (f"; {ref.group(0)!r} inside inline text is literal text: use \"prompt\": \"{ref.group(0)}\" "
+                    "alone, or write the prompt with {{ question }}")
+        raise SpecValidationError(f"node {n.id!r} prompt never shows the model the problem "
+                                  f"(no {{{{ question }}}}){hint}")
 
 
 def _node_calls(n: NodeSpec) -> int:
