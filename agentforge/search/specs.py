@@ -22,7 +22,7 @@ import json
 import re
 
 from agentforge.agents import AgentSpec, NodeSpec
-from agentforge.core.templates import render, template_source
+from agentforge.core.templates import render, template_names, template_source
 from agentforge.core.errors import SpecValidationError
 
 _BEHAVIOUR = ("nodes", "edges", "entry", "max_steps", "memory", "trials", "evaluator", "reflect_prompt")
@@ -78,9 +78,6 @@ def check_renderable(spec: AgentSpec) -> None:
             raise SpecValidationError(f"{where}: template does not render: {type(exc).__name__}: {exc}") from None
 
 
-_INLINE_REF = re.compile(r"(?<![\w@])@[a-z_]+(?:/[a-z_]+)*")
-
-
 def check_sees_problem(spec: AgentSpec) -> None:
     """Refuse an ``llm`` node whose user prompt never shows the model the problem.
 
@@ -99,8 +96,9 @@ def check_sees_problem(spec: AgentSpec) -> None:
         if ctx["question"] in render(n.prompt, ctx):
             continue
         hint = ""
-        if not n.prompt.startswith("@") and (ref := _INLINE_REF.search(n.prompt)):
-            hint = (f"; {ref.group(0)!r} inside inline text is literal text: use \"prompt\": \"{ref.group(0)}\" "
+        refs = [r for r in re.findall(r"(?<![\w@])@([a-z0-9_/]+)", n.prompt) if r in template_names()]
+        if refs and not n.prompt.startswith("@"):
+            hint = (f"; '@{refs[0]}' inside inline text is literal text: use \"prompt\": \"@{refs[0]}\" "
                     "alone, or write the prompt with {{ question }}")
         raise SpecValidationError(f"node {n.id!r} prompt never shows the model the problem "
                                   f"(no {{{{ question }}}}){hint}")
