@@ -10,8 +10,12 @@ self-consistency with K chains, the compute-matched baseline ``agentforge optimi
 (``benchmarks/results/gepa/handbuilt/heldout.sqlite``), so a rerun resumes, and the calls go
 through the completion cache, so a search run that finds the same agent reuses them.
 
+``--offset 140`` runs questions 141-240 instead (``handbuilt-141-240/``): questions that no search,
+selection rule or earlier table of this benchmark has seen, for a confirmation declared before
+it is run (``benchmarks/results/gepa/PREREGISTERED.md``).
+
 Usage:
-    python benchmarks/bench_gepa_handbuilt.py [--agents pal,pal@3,sc@2] [--n 100]
+    python benchmarks/bench_gepa_handbuilt.py [--agents pal,pal@3,sc@2] [--n 100] [--offset 40]
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", default="pal,pal@3")
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--offset", type=int, default=40, help="questions offset+1 .. offset+n (default 41-140)")
     args = ap.parse_args()
-    task = load_task("gsm8k", limit=args.n, offset=40)
-    OUT.mkdir(parents=True, exist_ok=True)
+    task = load_task("gsm8k", limit=args.n, offset=args.offset)
+    out = OUT if args.offset == 40 else OUT.with_name(f"handbuilt-{args.offset + 1}-{args.offset + args.n}")
+    out.mkdir(parents=True, exist_ok=True)
     llm = LLM(model=MODEL, seed=0, temperature=0.0, max_tokens=512)
-    ev = Evaluator(task, llm, store=RunStore(OUT / "heldout.sqlite"), concurrency=1, seed=0)
+    ev = Evaluator(task, llm, store=RunStore(out / "heldout.sqlite"), concurrency=1, seed=0)
     cot = run_sync(ev.aevaluate(build_agent_spec("cot"), task.examples))
     base = [r.correct for r in cot.rows]
     rows = [{"agent": "cot", "accuracy": cot.accuracy, "ci": bootstrap_ci(base), "tokens_per_question":
@@ -62,7 +68,8 @@ def main() -> None:
         rows.append({"agent": name, "accuracy": res.accuracy, "ci": bootstrap_ci(mine),
                      "tokens_per_question": round(res.tokens_per_example, 1),
                      "calls_per_question": res.calls_per_example, "vs_cot": paired_difference(base, mine, seed=0)})
-    (OUT / "summary.json").write_text(json.dumps({"questions": "gsm8k train 41-140", "model": MODEL, "rows": rows},
+    questions = f"gsm8k train {args.offset + 1}-{args.offset + args.n}"
+    (out / "summary.json").write_text(json.dumps({"questions": questions, "model": MODEL, "rows": rows},
                                                  indent=2, default=str))
     for r in rows:
         vs = r.get("vs_cot")
