@@ -15,6 +15,11 @@ Runs (``--runs``, comma-separated):
 * ``gepa-race-sc5-meta1.5b``: every default, with 5 voted samples (so pal@5, the best hand-built
   agent of ``bench_gepa_handbuilt.py``, is in the space): a child that ties on the minibatch (and
   is not a cheaper tie) also races its parent on as many further training questions;
+* ``gepa-race-seen-sc5-meta1.5b``: the same search, returning the winner of a race over training +
+  validation (``--set select_on=seen``, declared in ``results/gepa/PREREGISTERED.md`` with its test
+  on fresh questions); it replays ``gepa-race-sc5-meta1.5b`` from a copy of its stores (the final
+  selection acts after the loop's 80% of the budget, and that run archived its last candidate at
+  call 412), so only the race's missing training rows are new calls;
 * ``module-grounded`` / ``system-grounded`` (``-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +68,8 @@ RUNS = {
     "gepa-explore-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *STRICT],
     "gepa-tie-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE],
     "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER],
+    "gepa-race-seen-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER,
+                                    "--set", "select_on=seen"],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60", *NO_PROBLEM_CHECK],
@@ -72,8 +80,32 @@ RUNS = {
 }
 
 
+REPLAYS = {"gepa-race-seen-sc5-meta1.5b": "gepa-race-sc5-meta1.5b"}
+"""Runs that start from a copy of another run's stores (search, estimate, held-out rows)."""
+SEEN = {"on": "seen", "reserve": 0.2, "top": 3}  # what ``Optimizer.describe`` records for select_on=seen
+
+
+def seed_replay(name: str) -> None:
+    """Copy the source run's stores into ``name``'s folder once, and bind the copy to the new option."""
+    out, src = ROOT / name, ROOT / REPLAYS[name]
+    if (out / "store.sqlite").exists():
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("store.sqlite", "heldout.sqlite"):
+        with sqlite3.connect(src / f) as a, sqlite3.connect(out / f) as b:
+            a.backup(b)  # consistent even with a -wal file beside the source
+    (out / "estimate.json").write_bytes((src / "estimate.json").read_bytes())
+    with sqlite3.connect(out / "store.sqlite") as db:
+        config = json.loads(db.execute("select value from meta where key='config'").fetchone()[0])
+        config["selection"] = SEEN
+        db.execute("update meta set value=? where key='config'", (json.dumps(config, sort_keys=True),))
+    print(f"== {name}: stores copied from {src.name}", flush=True)
+
+
 def run_cli(name: str, budget: int, heldout: int | None = None) -> None:
     out = ROOT / name
+    if name in REPLAYS:
+        seed_replay(name)
     spec = list(RUNS[name])
     if heldout is not None:
         spec[spec.index("--heldout") + 1] = str(heldout)

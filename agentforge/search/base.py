@@ -29,6 +29,7 @@ from agentforge.search.budget import Budget, BudgetMeter
 from agentforge.search.evaluator import Evaluator, ExampleResult, MemoryFactory, Objective
 from agentforge.search.meta import MetaModel
 from agentforge.search.result import Archive, Candidate, EventKind, HistoryEvent, SearchResult
+from agentforge.search.selection import SeenScore, check_selection, pick, search_budget, seen_score
 from agentforge.search.specs import similarity, spec_key
 from agentforge.search.store import RunStore
 
@@ -57,6 +58,15 @@ class Optimizer(ABC):
         meta_temperature, meta_max_tokens: sampling of the meta model (default 0.7, its own cap).
         on_event: callback ``(event, optimizer)`` after each history event (progress bars).
         checkpoint: callback ``(SearchResult)`` after each new candidate (write files as you go).
+        select_on: how the returned candidate is chosen: ``"val"`` (default) the best validation
+            score; ``"seen"`` a final race of the ``select_top`` best on validation over the
+            training and validation sets together, run on the ``select_reserve`` share of the
+            budget kept for it (see ``agentforge.search.selection``).
+        select_reserve: share of every budget limit kept for the race (default 0.2; ``"seen"`` only).
+        select_top: candidates in the race (default 3).
+
+    Raises:
+        UserError: ``max_candidates`` or ``max_failures`` below 1; bad selection options.
     """
 
     level: ClassVar[str] = "base"
@@ -68,9 +78,14 @@ class Optimizer(ABC):
                  memory_factory: MemoryFactory | None = None, agent_judge: Any = None,
                  meta_temperature: float | None = 0.7, meta_max_tokens: int | None = None,
                  on_event: Callable[[HistoryEvent, "Optimizer"], None] | None = None,
-                 checkpoint: Callable[[SearchResult], None] | None = None):
+                 checkpoint: Callable[[SearchResult], None] | None = None, select_on: str = "val",
+                 select_reserve: float = 0.2, select_top: int = 3):
         if max_candidates < 1 or max_failures < 1:
             raise UserError("max_candidates and max_failures must be >= 1")
+        check_selection(select_on, select_reserve, select_top)
+        self.select_on, self.select_reserve, self.select_top = select_on, select_reserve, select_top
+        self.race: list[SeenScore] = []
+        self.race_pick: str | None = None
         self.task, self.llm, self.meta_llm = task, llm, meta_llm or llm
         self.judge, self.objective = judge, objective or Objective()
         self.store = store if isinstance(store, RunStore) else RunStore(store)
@@ -103,12 +118,16 @@ class Optimizer(ABC):
         self.seed_spec, self.trainset, self.valset = spec, list(trainset), list(valset)
         self.config = self.describe()
         self.store.bind(self.config, self.resume)
-        self.meter = BudgetMeter(budget, wall_offset_s=self.store.wall_s())
+        full = budget or Budget()
+        racing = self.select_on == "seen"
+        loop_budget = search_budget(full, self.select_reserve) if racing else full
+        self.meter = BudgetMeter(loop_budget, wall_offset_s=self.store.wall_s())
         self.evaluator = Evaluator(self.task, self.llm, judge=self.judge, objective=self.objective, store=self.store,
                                    meter=self.meter, backend=self.backend, concurrency=self.concurrency,
                                    memory_factory=self.memory_factory, agent_judge=self.agent_judge, seed=self.seed)
         self.meta = MetaModel(self.meta_llm, self.store, self.meter, self.meta_temperature, self.meta_max_tokens)
         self.archive, self.history, self.step_no, self.failures = Archive(), [], 0, 0
+        self.race, self.race_pick = [], None
         self.rng = random.Random(self.seed)
         self._wall_mark, reason = time.monotonic(), "done"
         try:
@@ -119,6 +138,12 @@ class Optimizer(ABC):
             reason = f"budget: {exc.resource}"
         finally:
             self._flush_wall()
+        if racing:
+            self.meter.budget = full
+            try:
+                await self._race_on_seen()
+            finally:
+                self._flush_wall()
         self.log("stop", reason)
         result = self.result(reason)
         if self.checkpoint is not None:
@@ -146,6 +171,31 @@ class Optimizer(ABC):
                 self._flush_wall()
             if stop:
                 return stop
+
+    async def _race_on_seen(self) -> None:
+        """The final race of ``select_on="seen"``: the ``select_top`` best on validation run on the
+        training set; the best mean over both sets becomes the returned candidate. A candidate
+        the rest of the budget cannot finish is left out (the race keeps the ones before it)."""
+        top = self.archive.ranked()[: self.select_top]
+        if len(top) < 2 or not self.trainset:
+            return
+        for rank, cand in enumerate(top):
+            try:
+                rows = await self.train_rows(cand.spec, self.trainset)
+            except BudgetExceeded as exc:
+                self.log("note", f"race on seen examples: budget ({exc.resource}) ran out on #{cand.index}; "
+                                 "it and the ones after it are left out")
+                break
+            s = seen_score(cand, rank, [r for _, r in rows], self.objective.value)
+            self.race.append(s)
+            self.log("note", f"race on seen examples: #{s.index} {s.name}: {s.seen_mean:.3f} over {s.n_train} "
+                             f"training + {s.n_val} validation (train {s.train_mean:.3f}, val {s.val_mean:.3f}), "
+                             f"{s.tokens_per_example:.0f} tokens/example", s.key, s.seen_mean)
+        if len(self.race) >= 2:
+            won = pick(self.race)
+            self.race_pick = won.key
+            self.log("note", f"race on seen examples: returns #{won.index} {won.name} (validation rank {won.val_rank})",
+                     won.key, won.seen_mean)
 
     def _flush_wall(self) -> None:
         """Store the wall seconds since the last flush, so a killed session still counts its time."""
@@ -179,7 +229,9 @@ class Optimizer(ABC):
                 "meta_sampling": {k: getattr(self.meta_llm, k) for k in sampling},
                 "judge": self.judge.label if self.judge is not None else None,
                 "train": [ex.id for ex in self.trainset], "val": [ex.id for ex in self.valset],
-                "objective": self.objective.model_dump(), "seed": self.seed, "options": self.options()}
+                "objective": self.objective.model_dump(), "seed": self.seed, "options": self.options(),
+                **({"selection": {"on": "seen", "reserve": self.select_reserve, "top": self.select_top}}
+                   if self.select_on == "seen" else {})}  # absent by default, so older stores resume
 
     async def add(self, spec: AgentSpec, origin: str, parents: Sequence[str] = (),
                   info: dict[str, Any] | None = None) -> Candidate | None:
@@ -254,9 +306,9 @@ class Optimizer(ABC):
 
     def result(self, stop_reason: str) -> SearchResult:
         """The current :class:`SearchResult`."""
-        best = self.archive.best()
+        best = self.archive.get(self.race_pick) if self.race_pick else self.archive.best()
         baseline = next((c for c in self.archive if c.origin == "seed"), None)
-        info = {**getattr(self, "config", {}), "meta_calls": self.meta.calls if hasattr(self, "meta") else 0,
+        info = {**({"race": [s.model_dump() for s in self.race]} if self.race else {}),**getattr(self, "config", {}), "meta_calls": self.meta.calls if hasattr(self, "meta") else 0,
                 "meta_calls_replayed": self.meta.replayed if hasattr(self, "meta") else 0,
                 "budget": self.meter.budget.model_dump()}
         return SearchResult(level=self.level, best_spec=best.spec if best else self.seed_spec, best=best,

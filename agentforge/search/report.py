@@ -62,6 +62,8 @@ def summary(result: SearchResult) -> dict[str, Any]:
         "n_val": len(result.info.get("val", [])),
         "estimate": _estimate(result), "heldout": result.info.get("heldout"),
         "breakeven": result.info.get("breakeven"),
+        "selected_by": "race on training + validation" if result.info.get("race") else "validation score",
+        "race": result.info.get("race"),
     }
 
 
@@ -243,9 +245,12 @@ def html_report(result: SearchResult, out: Path) -> str:
         f"<tr><td>{h.step}</td><td>{h.kind}</td><td>{escape(h.message)}</td><td>{h.calls}</td>"
         f"<td>{'' if h.best_score is None else f'{h.best_score:.3f}'}</td></tr>" for h in result.history)
     facts = "".join(f"<tr><th>{escape(k)}</th><td>{escape(json.dumps(v))}</td></tr>" for k, v in s.items()
-                    if k not in ("best", "baseline", "estimate", "heldout", "breakeven"))
+                    if k not in ("best", "baseline", "estimate", "heldout", "breakeven", "race"))
     best = result.best
     best_line = f"{escape(best.spec.name)}: {_ci(best)}" if best else "(none evaluated)"
+    if s["race"]:
+        best_line += " (chosen by a race over training + validation: " + ", ".join(
+            f"#{r['index']} {escape(r['name'])} {r['seen_mean']:.3f}" for r in s["race"]) + ")"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>AgentForge {escape(result.level)}-level search</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
