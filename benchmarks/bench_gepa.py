@@ -19,7 +19,9 @@ Runs (``--runs``, comma-separated):
   validation (``--set select_on=seen``, declared in ``results/gepa/PREREGISTERED.md`` with its test
   on fresh questions); it replays ``gepa-race-sc5-meta1.5b`` from a copy of its stores (the final
   selection acts after the loop's 80% of the budget, and that run archived its last candidate at
-  call 412), so only the race's missing training rows are new calls;
+  call 412), so only the race's missing training rows are new calls; ``gepa-tie-seen-meta1.5b``
+  does the same for ``gepa-tie-meta1.5b`` (last candidate archived at call 375); both also take
+  the held-out rows of ``bench_gepa_handbuilt.py`` (same specs, model and seed, so the same keys);
 * ``module-grounded`` / ``system-grounded`` (``-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -70,6 +72,7 @@ RUNS = {
     "gepa-race-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER],
     "gepa-race-seen-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER,
                                     "--set", "select_on=seen"],
+    "gepa-tie-seen-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE, "--set", "select_on=seen"],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60", *NO_PROBLEM_CHECK],
@@ -80,7 +83,7 @@ RUNS = {
 }
 
 
-REPLAYS = {"gepa-race-seen-sc5-meta1.5b": "gepa-race-sc5-meta1.5b"}
+REPLAYS = {"gepa-race-seen-sc5-meta1.5b": "gepa-race-sc5-meta1.5b", "gepa-tie-seen-meta1.5b": "gepa-tie-meta1.5b"}
 """Runs that start from a copy of another run's stores (search, estimate, held-out rows)."""
 SEEN = {"on": "seen", "reserve": 0.2, "top": 3}  # what ``Optimizer.describe`` records for select_on=seen
 
@@ -94,6 +97,10 @@ def seed_replay(name: str) -> None:
     for f in ("store.sqlite", "heldout.sqlite"):
         with sqlite3.connect(src / f) as a, sqlite3.connect(out / f) as b:
             a.backup(b)  # consistent even with a -wal file beside the source
+    with sqlite3.connect(out / "heldout.sqlite") as db:  # hand-built rows the source run never needed
+        db.execute("attach ? as hb", (str(ROOT / "handbuilt" / "heldout.sqlite"),))
+        for table in ("results", "specs"):
+            db.execute(f"insert or ignore into {table} select * from hb.{table}")
     (out / "estimate.json").write_bytes((src / "estimate.json").read_bytes())
     with sqlite3.connect(out / "store.sqlite") as db:
         config = json.loads(db.execute("select value from meta where key='config'").fetchone()[0])
