@@ -147,8 +147,10 @@ def row_of(name: str) -> dict | None:
     est = (s.get("estimate") or {}).get("vs_actual", {})
     be = {(r["baseline"], r["unit"]): r for r in (s.get("breakeven") or {}).get("rows", [])}
     matched = next((a for a in arms if a.startswith("self-consistency")), None)
-    raced = " (race on 40)" if s.get("race") else ""
-    return {"run": name, "best": f"{s.get('best_name')}{raced}", "val": s.get("best_score"), "meta_model": s.get("meta_model"),
+    race = s.get("race") or []
+    raced = f" (race on {race[0]['n_train'] + race[0]['n_val']})" if race else ""
+    return {"run": name, "best": f"{s.get('best_name')}{raced}", "val": s.get("best_score"),
+            "meta_model": s.get("meta_model"),
             "found": found, "cot": arms.get("cot"), "matched": arms.get(matched) if matched else None,
             "matched_name": matched, "vs_cot": vs.get("cot"), "vs_matched": vs.get(matched) if matched else None,
             "calls": s.get("llm_calls"), "tokens": s.get("tokens"), "wall_s": s.get("wall_s"),

@@ -308,7 +308,8 @@ class Optimizer(ABC):
         """The current :class:`SearchResult`."""
         best = self.archive.get(self.race_pick) if self.race_pick else self.archive.best()
         baseline = next((c for c in self.archive if c.origin == "seed"), None)
-        info = {**({"race": [s.model_dump() for s in self.race]} if self.race else {}),**getattr(self, "config", {}), "meta_calls": self.meta.calls if hasattr(self, "meta") else 0,
+        race = {"race": [s.model_dump() for s in self.race]} if self.race else {}
+        info = {**race, **getattr(self, "config", {}), "meta_calls": self.meta.calls if hasattr(self, "meta") else 0,
                 "meta_calls_replayed": self.meta.replayed if hasattr(self, "meta") else 0,
                 "budget": self.meter.budget.model_dump()}
         return SearchResult(level=self.level, best_spec=best.spec if best else self.seed_spec, best=best,
