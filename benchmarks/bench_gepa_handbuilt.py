@@ -6,7 +6,8 @@ composes, run on GSM8K train questions 41-140 (the held-out set of ``bench_gepa.
 same model and sampling as ``agentforge optimize`` (0.5B, greedy base, max_tokens 512, seed 0),
 each beside cot on the same questions (paired bootstrap 95% CI, McNemar); ``sc@K`` adds
 self-consistency with K chains, the compute-matched baseline ``agentforge optimize`` builds, and
-``pal@K`` pal with K voted programs (the space's ``sc_samples=K``). Rows go to a run store
+``pal@K`` pal with K voted programs (the space's ``sc_samples=K``); the first agent listed is
+also compared, paired, with each of the others (``first_vs``). Rows go to a run store
 (``benchmarks/results/gepa/handbuilt/heldout.sqlite``), so a rerun resumes, and the calls go
 through the completion cache, so a search run that finds the same agent reuses them.
 
@@ -53,6 +54,7 @@ def main() -> None:
     base = [r.correct for r in cot.rows]
     rows = [{"agent": "cot", "accuracy": cot.accuracy, "ci": bootstrap_ci(base), "tokens_per_question":
              round(cot.tokens_per_example, 1), "calls_per_question": cot.calls_per_example}]
+    correct: dict[str, list[bool]] = {}
     for name in [a for a in args.agents.split(",") if a]:
         if name.startswith("sc@"):
             spec = build_agent_spec("self-consistency", samples=int(name[3:]))
@@ -64,18 +66,23 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown agent {name!r}: one of {', '.join(AGENTS)}, pal@K or sc@K")
         res = run_sync(ev.aevaluate(spec, task.examples))
-        mine = [r.correct for r in res.rows]
+        mine = correct[name] = [r.correct for r in res.rows]
         rows.append({"agent": name, "accuracy": res.accuracy, "ci": bootstrap_ci(mine),
                      "tokens_per_question": round(res.tokens_per_example, 1),
                      "calls_per_question": res.calls_per_example, "vs_cot": paired_difference(base, mine, seed=0)})
+    first, *others = list(correct) or [None]
+    first_vs = {o: paired_difference(correct[o], correct[first], seed=0) for o in others}  # first minus each
     questions = f"gsm8k train {args.offset + 1}-{args.offset + args.n}"
-    (out / "summary.json").write_text(json.dumps({"questions": questions, "model": MODEL, "rows": rows},
-                                                 indent=2, default=str))
+    (out / "summary.json").write_text(json.dumps({"questions": questions, "model": MODEL, "rows": rows,
+                                                  "first": first, "first_vs": first_vs}, indent=2, default=str))
     for r in rows:
         vs = r.get("vs_cot")
         print(f"{r['agent']}: {r['accuracy']:.3f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] tokens/q "
               f"{r['tokens_per_question']}" + (f" vs cot {vs['diff']:+.3f} [{vs['diff_ci'][0]:+.2f}, "
                                                f"{vs['diff_ci'][1]:+.2f}] p={vs['mcnemar_p']:.2g}" if vs else ""))
+    for o, d in first_vs.items():
+        print(f"{first} minus {o}: {d['diff']:+.3f} [{d['diff_ci'][0]:+.2f}, {d['diff_ci'][1]:+.2f}] "
+              f"p={d['mcnemar_p']:.2g}")
 
 
 if __name__ == "__main__":
