@@ -15,7 +15,7 @@ from agentforge.cli.optimize import estimate_line
 from agentforge.judges.factory import make_judge
 from agentforge.llm import LLM
 from agentforge.search import Budget, PromptOptimizer, RunStore
-from agentforge.search.baselines import acompare, matched_k
+from agentforge.search.baselines import acompare, matched_k, question_wall
 from agentforge.search.breakeven import break_even, table
 from agentforge.search.estimate import aprobe, compare, meta_calls_high, project, proposal_messages, remaining
 from agentforge.search.scoring import ExampleResult
@@ -121,6 +121,17 @@ def test_baselines_match_the_found_agents_tokens_on_the_same_questions():
     judged = asyncio.run(acompare(found, task, llm, task.examples[:4], judge=make_judge("verifier", llm, task)))
     assert [r["arm"] for r in judged["rows"]][-1] == f"best-of-n n={judged['k']}" and "best-of-n n=4" in \
         judged["found_vs"]
+
+
+def test_a_cached_question_counts_at_the_latency_recorded_when_its_calls_were_made():
+    from agentforge.llm.types import Usage
+    from agentforge.search.scoring import ExampleResult
+
+    live = ExampleResult(example_id="a", usage=Usage(calls=2, latency_s=9.0), wall_s=5.0)
+    cached = ExampleResult(example_id="b", usage=Usage(calls=1, cached_calls=1, latency_s=18.0),
+                           judge_usage=Usage(calls=1, latency_s=2.0), wall_s=0.01)
+    assert question_wall(live) == 5.0  # measured (two calls in parallel took 5 s)
+    assert question_wall(cached) == 20.0  # a cache read: the calls' recorded latency, judge included
 
 
 # ---- break-even ----------------------------------------------------------------------------------------
