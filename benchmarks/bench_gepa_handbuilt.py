@@ -44,9 +44,12 @@ def main() -> None:
     ap.add_argument("--agents", default="pal,pal@3")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--offset", type=int, default=40, help="questions offset+1 .. offset+n (default 41-140)")
+    ap.add_argument("--out", type=Path, default=None, help="results folder (default: handbuilt, or "
+                    "handbuilt-<first>-<last> for another --offset)")
     args = ap.parse_args()
     task = load_task("gsm8k", limit=args.n, offset=args.offset)
-    out = OUT if args.offset == 40 else OUT.with_name(f"handbuilt-{args.offset + 1}-{args.offset + args.n}")
+    span = f"handbuilt-{args.offset + 1}-{args.offset + args.n}"
+    out = args.out or (OUT if args.offset == 40 else OUT.with_name(span))
     out.mkdir(parents=True, exist_ok=True)
     llm = LLM(model=MODEL, seed=0, temperature=0.0, max_tokens=512)
     ev = Evaluator(task, llm, store=RunStore(out / "heldout.sqlite"), concurrency=1, seed=0)
