@@ -13,6 +13,10 @@ fewer tokens per example, then to the better validation rank). Twice the example
 variance of the comparison. The training examples are not independent of the search: a child
 was accepted on a training minibatch, so it has an edge on those examples; the race is meant
 for candidates that differ in kind (a module swap), where that edge is small.
+
+Measured (README, "A final race on all 40 seen questions"): on GSM8K the race returned pal@5
+(15/40 against pal's 14/40), +0.12 over cot on held-out 41-140 but +0.00 on fresh questions
+141-240, so it is not the default.
 """
 
 from __future__ import annotations
