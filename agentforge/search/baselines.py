@@ -13,9 +13,10 @@ without a search (Snell et al. 2024 compare test-time methods at matched compute
 
 Each arm reports accuracy with a bootstrap 95% interval, tokens, calls, USD and wall seconds per
 question (a question whose calls were served from the completion cache counts at the latency
-recorded when they were made, since its wall time here is a cache read), and the paired difference against ``cot`` (paired bootstrap 95% interval and McNemar's
-exact p, :func:`agentforge.core.stats.paired_difference`); the found agent also against the
-matched baselines. Results go to a run store, so a rerun pays for nothing twice.
+recorded when they were made, since its wall time here is a cache read), and the paired
+difference against ``cot`` (paired bootstrap 95% interval and McNemar's exact p,
+:func:`agentforge.core.stats.paired_difference`); the found agent also against the matched
+baselines. Results go to a run store, so a rerun pays for nothing twice.
 """
 
 from __future__ import annotations
