@@ -6,7 +6,10 @@ composes, run on GSM8K train questions 41-140 (the held-out set of ``bench_gepa.
 same model and sampling as ``agentforge optimize`` (0.5B, greedy base, max_tokens 512, seed 0),
 each beside cot on the same questions (paired bootstrap 95% CI, McNemar); ``sc@K`` adds
 self-consistency with K chains, the compute-matched baseline ``agentforge optimize`` builds, and
-``pal@K`` pal with K voted programs (the space's ``sc_samples=K``); the first agent listed is
+``pal@K`` pal with K voted programs (the space's ``sc_samples=K``); a suffix ``+dN`` (``pal+d3``,
+``pal@5+d3``, ``cot+d3``) shows N verified demonstrations (``agentforge.search.demos``)
+bootstrapped from the greedy agent's correct trajectories on training questions 1-20 (the
+search's training split); the first agent listed is
 also compared, paired, with each of the others (``first_vs``). Rows go to a run store
 (``benchmarks/results/gepa/handbuilt/heldout.sqlite``), so a rerun resumes, and the calls go
 through the completion cache, so a search run that finds the same agent reuses them.
@@ -29,6 +32,7 @@ from agentforge.agents import build_agent_spec
 from agentforge.core.aio import run_sync
 from agentforge.core.stats import bootstrap_ci, paired_difference
 from agentforge.llm import LLM
+from agentforge.search.demos import bootstrap_demos, with_demos
 from agentforge.search.evaluator import Evaluator
 from agentforge.search.modules import DEFAULT_CONFIG, ModuleOptions, build_module_spec
 from agentforge.search.store import RunStore
@@ -58,8 +62,12 @@ def main() -> None:
     rows = [{"agent": "cot", "accuracy": cot.accuracy, "ci": bootstrap_ci(base), "tokens_per_question":
              round(cot.tokens_per_example, 1), "calls_per_question": cot.calls_per_example}]
     correct: dict[str, list[bool]] = {}
-    for name in [a for a in args.agents.split(",") if a]:
-        if name.startswith("sc@"):
+    train = load_task("gsm8k", limit=20).examples
+    for full in [a for a in args.agents.split(",") if a]:
+        name, _, shots = full.partition("+d")
+        if name == "cot":
+            spec = build_agent_spec("cot")
+        elif name.startswith("sc@"):
             spec = build_agent_spec("self-consistency", samples=int(name[3:]))
         elif name in AGENTS:
             spec = build_module_spec({**DEFAULT_CONFIG, **AGENTS[name]}, ModuleOptions(), task=task)
@@ -68,6 +76,15 @@ def main() -> None:
                                      task=task)
         else:
             raise SystemExit(f"unknown agent {name!r}: one of {', '.join(AGENTS)}, pal@K or sc@K")
+        if shots:  # demonstrations from the greedy agent (pal@K -> pal) on the training split
+            greedy = spec if "@" not in name else build_agent_spec("cot") if name.startswith("sc@") else \
+                build_module_spec({**DEFAULT_CONFIG, **AGENTS["pal"]}, ModuleOptions(), task=task)
+            src = run_sync(ev.aevaluate(greedy, train))
+            demos = bootstrap_demos(list(zip(train, src.rows)), int(shots), seed=0)
+            print(f"{full}: {len(demos)} demonstrations ({', '.join(d['id'] for d in demos)}) from "
+                  f"{sum(r.correct for r in src.rows)}/{len(train)} correct training rows")
+            spec = with_demos(spec, demos)
+            name = full
         res = run_sync(ev.aevaluate(spec, task.examples))
         mine = correct[name] = [r.correct for r in res.rows]
         rows.append({"agent": name, "accuracy": res.accuracy, "ci": bootstrap_ci(mine),

@@ -13,13 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentforge.agents import AgentSpec
+from agentforge.search.demos import WRITER_ROLES
 from agentforge.search.modules import ModuleOptions, available_slots, build_module_spec, infer_config
 from agentforge.search.result import Candidate
 from agentforge.search.specs import literal
-
-WRITER_ROLES = ("solver", "programmer", "debater", "reviser", "debugger")
-"""Roles of the nodes whose system prompt is the ``instruction`` component."""
-
 
 def components_of(spec: AgentSpec, task: Any, options: ModuleOptions | None) -> dict[str, Any]:
     """The seed's components: its module configuration (when ``options`` is given and the spec is
