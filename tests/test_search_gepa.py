@@ -248,3 +248,32 @@ def test_a_problem_specific_rewrite_is_dropped_before_its_minibatch_is_paid_for(
             assert opt.options()["reject_specific"] is True
         else:
             assert not dropped and ran_specific and "reject_specific" not in opt.options()
+
+
+def test_verified_demonstrations_are_bootstrapped_and_tested_on_other_questions():
+    def good(messages):  # solves even problems alone, every problem once shown worked examples
+        text = messages[-1]["content"]
+        return "Worked examples" in text or int(gold_of(TASK, messages) or 1) % 4 == 0
+
+    asked_own_demo = []
+
+    def solver(messages, info):
+        text = messages[-1]["content"]
+        if "Worked examples" in text:
+            shown = text.split("Worked examples:", 1)[1].rsplit("Toy problem", 1)[0]
+            final = text.rsplit("Toy problem", 1)[1].split(":")[0]
+            asked_own_demo.append(f"Toy problem{final}:" in shown)
+        return planted_solver(TASK, good)(messages, info)
+
+    fm = scripted_model(solver, ["not json"])
+    opt = GEPAOptimizer(TASK, LLM(model=fm), modules=False, demos=2, merge_every=0, max_failures=6)
+    res = opt.optimize(build_agent_spec("cot"), TRAIN, VAL, Budget(max_calls=80))
+    demos = res.best.info["components"]["demos"]
+    assert res.best.origin.startswith("bootstrap:demos") and res.best.score == 1.0 and res.baseline.score < 1.0
+    assert demos["for"] == "seed" and len(demos["items"]) == 2
+    train_ids = {ex.id for ex in TRAIN}
+    assert {d["id"] for d in demos["items"]} <= {ex.id for ex in TRAIN if int(ex.gold) % 4 == 0} <= train_ids
+    assert res.best_spec.metadata["demos"] == [d["id"] for d in demos["items"]]
+    assert not any(asked_own_demo[:4])  # the first child calls: its acceptance test, on the 4 other questions
+    with pytest.raises(UserError, match="demos >= 0"):
+        GEPAOptimizer(TASK, LLM(model=fm), demos=-1)

@@ -181,7 +181,8 @@ class Optimizer(ABC):
             return
         for rank, cand in enumerate(top):
             try:
-                rows = await self.train_rows(cand.spec, self.trainset)
+                shown = set(cand.spec.metadata.get("demos") or ())  # its demonstrations' questions prove nothing
+                rows = await self.train_rows(cand.spec, [ex for ex in self.trainset if ex.id not in shown])
             except BudgetExceeded as exc:
                 self.log("note", f"race on seen examples: budget ({exc.resource}) ran out on #{cand.index}; "
                                  "it and the ones after it are left out")

@@ -36,7 +36,14 @@ chosen in each slot (reasoning, refinement, ensembling; grounded modules include
    mutations are tested on a larger minibatch (``module_minibatch``, default 8; our addition:
    on GSM8K a module 17 points better than cot passes a strict 3-question test with
    probability 0.47 and an 8-question one with 0.75, ``benchmarks/bench_gepa_acceptance.py``).
-4. **Merge** (every ``merge_every`` steps, when possible): two front candidates from different
+4. **Demonstrations** (``demos=K``, off by default; our addition, after DSPy's BootstrapFewShot):
+   a step of the round-robin that calls no meta model: up to K *verified* demonstrations
+   (``agentforge.search.demos``: a step whose answer the gold check accepted) are drawn from the
+   parent's training trajectories so far and put in front of its writer prompt; the child is
+   tested against the parent on training examples that are not among the demonstrations (a
+   demonstration's own question would prove nothing), then as any child. Demonstrations are a
+   component: kept by later rewrites, merged, and dropped when the reasoning module changes.
+5. **Merge** (every ``merge_every`` steps, when possible): two front candidates from different
    lineages with a common ancestor are combined component by component, each taking the value
    that changed from the ancestor (system-aware merge); accepted on the same minibatch test.
 
@@ -53,12 +60,14 @@ from agentforge.core.errors import (MalformedOutputError, SpecValidationError, T
                                     UserError)
 from agentforge.core.templates import render, template_source
 from agentforge.search.base import Optimizer
-from agentforge.search.gepa_parts import (WRITER_ROLES, apply_components, components_of, describe_rows, lineage,
-                                          merge_components, pareto_weights)
+from agentforge.search.demos import bootstrap_demos
+from agentforge.search.gepa_parts import (WRITER_ROLES, apply_components, components_of, demos_key, describe_rows,
+                                          lineage, merge_components, pareto_weights)
 from agentforge.search.meta import render_meta
 from agentforge.search.modules import SLOTS, ModuleOptions, as_module_options, available_slots, combines
 from agentforge.search.parse import extract_json_object
 from agentforge.search.result import Candidate
+from agentforge.search.scoring import ExampleResult
 from agentforge.search.specificity import same_instruction, specific_copy
 from agentforge.search.specs import spec_key
 
@@ -100,6 +109,8 @@ class GEPAOptimizer(Optimizer):
             ``_format``); off, the reply is parsed as it comes.
         memory_modules: also search the memory slot (default False: learning candidates run their
             examples one at a time and their memory calls eat the budget).
+        demos: verified demonstrations per ``demos`` step (default 0: no such step, GEPA's
+            instruction-only search); tested on ``module_minibatch`` examples.
     """
 
     level = "gepa"
@@ -109,11 +120,12 @@ class GEPAOptimizer(Optimizer):
                  max_instruction_chars: int = 1500,
                  examples_shown: int = 3, structured: bool = True, memory_modules: bool = False,
                  explore_untried: bool = True, tie_token_ratio: float | None = 0.8, extend_ties: bool = True,
-                 reject_specific: bool = True, **kwargs: Any):
+                 reject_specific: bool = True, demos: int = 0, **kwargs: Any):
         super().__init__(task, llm, **kwargs)
-        if minibatch < 1 or module_minibatch < 1 or merge_every < 0:
-            raise UserError(f"gepa: need minibatch >= 1, module_minibatch >= 1 and merge_every >= 0, got "
-                            f"{minibatch}, {module_minibatch}, {merge_every}")
+        if minibatch < 1 or module_minibatch < 1 or merge_every < 0 or demos < 0:
+            raise UserError(f"gepa: need minibatch >= 1, module_minibatch >= 1, merge_every >= 0 and demos >= 0, "
+                            f"got {minibatch}, {module_minibatch}, {merge_every}, {demos}")
+        self.demos = demos
         if tie_token_ratio is not None and not 0 < tie_token_ratio <= 1:
             raise UserError(f"gepa: tie_token_ratio must be in (0, 1] or None, got {tie_token_ratio}")
         self.tie_token_ratio, self.extend_ties = tie_token_ratio, extend_ties
@@ -137,6 +149,8 @@ class GEPAOptimizer(Optimizer):
             out["extend_ties"] = True
         if self.reject_specific:  # likewise
             out["reject_specific"] = True
+        if self.demos:  # likewise
+            out["demos"] = self.demos
         return out
 
     def prepare(self) -> None:
@@ -145,7 +159,8 @@ class GEPAOptimizer(Optimizer):
                                               else None)
         self.slots = available_slots(self.task, self.module_options)[0] if "config" in self.seed_components else {}
         self.component_names = ["instruction", *(f"module:{s}" for s in self.slots if len(self.slots[s]) > 1
-                                                 and (s != "memory" or self.memory_modules))]
+                                                 and (s != "memory" or self.memory_modules)),
+                                *(["demos"] if self.demos else [])]
         self.rng = random.Random(f"{self.seed}-gepa")
 
     def seed_info(self, spec: AgentSpec) -> dict[str, Any]:
@@ -159,6 +174,9 @@ class GEPAOptimizer(Optimizer):
             return None
         parent = self._select()
         name = self.component_names[(step - 1) % len(self.component_names)]
+        if name == "demos":
+            await self._bootstrap(parent, step)
+            return None
         batch = self.minibatch(step, self.minibatch_size if name == "instruction" else self.module_minibatch)
         rows = await self.train_rows(parent.spec, batch)
         try:
@@ -183,7 +201,7 @@ class GEPAOptimizer(Optimizer):
         try:
             spec = apply_components(self.seed_spec, components, self.task, step, origin,
                                     self.module_options if "config" in components else None)
-        except (SpecValidationError, UserError) as exc:
+        except (SpecValidationError, UserError, ValueError) as exc:
             self.fail(f"{origin}: {exc}")
             return None
         known = self.archive.get(spec_key(spec))
@@ -193,7 +211,8 @@ class GEPAOptimizer(Optimizer):
         child_rows = await self.train_rows(spec, batch)
         old, new, old_tok, new_tok = self._tally(parent_rows, child_rows)
         if new == old and not self._cheaper_tie(old, new, old_tok, new_tok) and self.extend_ties:
-            more = self._extension(batch)
+            shown = set(spec.metadata.get("demos") or ())
+            more = [ex for ex in self._extension(batch) if ex.id not in shown]
             if more:  # a tie is no evidence either way: race both on the next training examples
                 ref = max(parents, key=lambda c: c.score)
                 o2, n2, ot2, nt2 = self._tally(await self.train_rows(ref.spec, more),
@@ -280,7 +299,35 @@ class GEPAOptimizer(Optimizer):
             choice = pick
         tried[choice] = tried.get(choice, 0) + 1
         comps["config"] = {**config, slot: choice}
+        if slot == "reasoning":  # demonstrations written by another reasoning module do not fit
+            comps.pop("demos", None)
         return comps
+
+    async def _bootstrap(self, parent: Candidate, step: int) -> None:
+        """The ``demos`` step: verified demonstrations from the parent's training trajectories
+        (this step's minibatch run first, so the pool grows), tested on other training examples."""
+        await self.train_rows(parent.spec, self.minibatch(step, self.module_minibatch))
+        pool = []
+        for ex in self.trainset:
+            got = self.store.get_result(parent.key, ex.id)
+            if got is not None and not got.get("error"):
+                pool.append((ex, ExampleResult.model_validate(got)))
+        items = bootstrap_demos(pool, self.demos, seed=f"{self.seed}-demos-{step}")
+        if not items:
+            self.fail(f"demos: no verified trajectory among the parent's {len(pool)} training rows")
+            return
+        comps = {k: v for k, v in (parent.info.get("components") or self.seed_components).items() if k != "note"}
+        ids = [d["id"] for d in items]
+        if [d["id"] for d in (comps.get("demos") or {}).get("items", [])] == ids:
+            self.skip(f"demos: the parent already shows {', '.join(ids)}")
+            return
+        comps["demos"] = {"for": demos_key(comps), "items": items}
+        comps["note"] = f"{len(items)} verified demonstrations from {sum(r.correct for _, r in pool)} correct " \
+                        f"of {len(pool)} training rows"
+        start = ((step - 1) * self.module_minibatch) % max(1, len(self.trainset))
+        rotation = self.trainset[start:] + self.trainset[:start]
+        batch = [ex for ex in rotation if ex.id not in ids][: self.module_minibatch]
+        await self._try(comps, [parent], "bootstrap:demos", batch, await self.train_rows(parent.spec, batch), step)
 
     async def _merge(self, step: int) -> bool:
         """Try a system-aware merge of two front candidates from different lineages."""

@@ -3,8 +3,10 @@ Pareto-front parent weights, lineages and the system-aware merge, and the feedba
 reflection (Agrawal et al. 2025).
 
 A candidate's *components* are a dict: ``instruction`` (the system prompt of its model-writing
-nodes; "" keeps each module's own) and, when the seed is a module configuration, ``config``
-(module per slot, see ``agentforge.search.modules``).
+nodes; "" keeps each module's own), when the seed is a module configuration ``config`` (module per
+slot, see ``agentforge.search.modules``), and optionally ``demos``: verified demonstrations
+``{"for": reasoning module or "seed", "items": [...]}`` (``agentforge.search.demos``), shown only
+while the reasoning module they were written by is the candidate's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentforge.agents import AgentSpec
-from agentforge.search.demos import WRITER_ROLES
+from agentforge.search.demos import WRITER_ROLES, with_demos
 from agentforge.search.modules import ModuleOptions, available_slots, build_module_spec, infer_config
 from agentforge.search.result import Candidate
 from agentforge.search.specs import literal
@@ -45,7 +47,17 @@ def apply_components(seed: AgentSpec, comps: dict[str, Any], task: Any, step: in
                 node["system"] = literal(comps["instruction"])
     data["name"] = f"{seed.name}+gepa{step}"
     data["metadata"] = {**data.get("metadata", {}), "search": {"level": "gepa", "step": step, "origin": origin}}
-    return AgentSpec.validate_dict(data)
+    spec = AgentSpec.validate_dict(data)
+    demos = comps.get("demos") or {}
+    if demos.get("items") and demos.get("for") == demos_key(comps):
+        spec = with_demos(spec, demos["items"])
+    return spec
+
+
+def demos_key(comps: dict[str, Any]) -> str:
+    """What demonstrations must have been written by to be shown: the reasoning module of
+    ``comps["config"]``, or ``"seed"`` when the candidate is no module configuration."""
+    return str(comps["config"].get("reasoning", "seed")) if "config" in comps else "seed"
 
 
 def pareto_weights(scores: Sequence[Sequence[float]]) -> list[int]:
@@ -110,7 +122,11 @@ def merge_components(base: dict[str, Any], a: dict[str, Any], b: dict[str, Any],
         old = base.get("config") or a.get("config") or b.get("config")
         ca, cb = a.get("config", old), b.get("config", old)
         merged["config"] = {slot: pick(ca[slot], cb[slot], old[slot]) for slot in old}
-    strip = [{k: v for k, v in c.items() if k in ("instruction", "config")} for c in (a, b)]
+    if any(c.get("demos") for c in (base, a, b)):
+        merged["demos"] = pick(a.get("demos"), b.get("demos"), base.get("demos"))
+        if not merged["demos"]:
+            del merged["demos"]
+    strip = [{k: v for k, v in c.items() if k in ("instruction", "config", "demos")} for c in (a, b)]
     return None if merged in strip else merged
 
 

@@ -25,6 +25,7 @@ from agentforge.agents import AgentSpec
 from agentforge.core.templates import template_source
 from agentforge.core.errors import SpecValidationError, UserError
 from agentforge.search.base import Optimizer
+from agentforge.search.demos import demo_block
 from agentforge.search.meta import render_meta
 from agentforge.search.parse import extract_instruction, extract_tagged
 from agentforge.search.result import Candidate
@@ -95,8 +96,7 @@ class PromptOptimizer(Optimizer):
                 continue
             node["system"] = literal(instruction) if instruction.strip() else None
             if demos and node["id"] == self.targets[0]:
-                block = "\n\n".join(f"Question: {d['question']}\n{d['solution'].strip()}" for d in demos)
-                node["prompt"] = literal(f"Worked examples:\n\n{block}") + "\n\n" + template_source(node["prompt"])
+                node["prompt"] = literal(demo_block(demos)) + "\n\n" + template_source(node["prompt"])
         data["name"] = f"{self.seed_spec.name}+prompt{step}"
         data["metadata"] = {**data.get("metadata", {}),
                             "search": {"level": "prompt", "step": step, "demos": [d["id"] for d in demos]}}
