@@ -22,6 +22,8 @@ Runs (``--runs``, comma-separated):
   call 412), so only the race's missing training rows are new calls; ``gepa-tie-seen-meta1.5b``
   does the same for ``gepa-tie-meta1.5b`` (last candidate archived at call 375); both also take
   the held-out rows of ``bench_gepa_handbuilt.py`` (same specs, model and seed, so the same keys);
+* ``gepa-demos-sc5-meta1.5b``: every default of today, 5 voted samples, and the ``demos`` step
+  (3 verified demonstrations bootstrapped from the parent's correct training trajectories);
 * ``module-grounded`` / ``system-grounded`` (``-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -73,6 +75,7 @@ RUNS = {
     "gepa-race-seen-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, *NO_FILTER,
                                     "--set", "select_on=seen"],
     "gepa-tie-seen-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE, "--set", "select_on=seen"],
+    "gepa-demos-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, "--set", "demos=3"],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60", *NO_PROBLEM_CHECK],
