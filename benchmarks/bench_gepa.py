@@ -112,10 +112,26 @@ def seed_replay(name: str) -> None:
     print(f"== {name}: stores copied from {src.name}", flush=True)
 
 
+SHARED_HELDOUT = {"gepa-demos-sc5-meta1.5b"}
+"""Runs whose held-out store starts with the hand-built rows (same specs, model and seed, so the
+same keys: an agent the hand-built run has scored is not paid for again)."""
+
+
+def seed_heldout(name: str) -> None:
+    """Start ``name``'s held-out store as a copy of the hand-built one (once)."""
+    out = ROOT / name
+    if not (out / "heldout.sqlite").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(ROOT / "handbuilt" / "heldout.sqlite") as a, sqlite3.connect(out / "heldout.sqlite") as b:
+            a.backup(b)
+
+
 def run_cli(name: str, budget: int, heldout: int | None = None) -> None:
     out = ROOT / name
     if name in REPLAYS:
         seed_replay(name)
+    if name in SHARED_HELDOUT:
+        seed_heldout(name)
     spec = list(RUNS[name])
     if heldout is not None:
         spec[spec.index("--heldout") + 1] = str(heldout)
