@@ -57,3 +57,17 @@ def test_demonstrations_go_before_the_writer_prompt_and_render_verbatim():
     assert demo_target(build_agent_spec("cot")) == build_agent_spec("cot").entry
     with pytest.raises(ValueError, match="no node 'nope'"):
         with_demos(pal, demos, node_id="nope")
+
+
+def test_gepa_shows_demonstrations_only_with_the_reasoning_module_that_wrote_them():
+    from agentforge.search.gepa_parts import apply_components
+
+    task = toy_task(2)
+    seed = build_module_spec(dict(DEFAULT_CONFIG), ModuleOptions(), task=task)
+    items = [{"id": "q1", "question": "Q1?", "solution": "def solution():\n    return 2"}]
+    comps = {"instruction": "", "config": {**DEFAULT_CONFIG, "reasoning": "pal"},
+             "demos": {"for": "pal", "items": items}}
+    shown = apply_components(seed, comps, task, 1, "test", ModuleOptions())
+    assert shown.metadata["demos"] == ["q1"] and "return 2" in next(n for n in shown.nodes if n.id == "program").prompt
+    other = apply_components(seed, {**comps, "demos": {"for": "cot", "items": items}}, task, 1, "test", ModuleOptions())
+    assert "demos" not in other.metadata and all("return 2" not in (n.prompt or "") for n in other.nodes)

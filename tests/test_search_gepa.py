@@ -36,6 +36,10 @@ def test_merge_takes_each_changed_component():
     merged = merge_components(base, a, b)
     assert merged == {"instruction": "check units", "config": {"reasoning": "cot", "ensembling": "self-consistency"}}
     assert merge_components(base, a, base) is None  # nothing new
+    shots = {"for": "cot", "items": [{"id": "q1", "question": "Q?", "solution": "S"}]}
+    merged = merge_components(base, a, {**b, "demos": shots})  # demonstrations travel like any component
+    assert merged["demos"] == shots and merged["instruction"] == "check units"
+    assert "demos" not in merge_components(base, a, b)
 
 
 def test_reflection_reads_feedback_and_finds_the_planted_instruction():
