@@ -33,8 +33,8 @@ def demo_target(spec: AgentSpec) -> str | None:
     node (kind ``llm``, a writer role), else the first such node in ``spec.nodes``; None when the
     spec has none."""
     writers = [n for n in spec.nodes if n.kind == "llm" and n.role in WRITER_ROLES]
-    entry = next((n for n in writers if n.id == spec.entry), None)
-    return (entry or (writers[0] if writers else None)).id if (entry or writers) else None
+    entry = [n for n in writers if n.id == spec.entry]
+    return (entry or writers)[0].id if writers else None
 
 
 def verified_solution(row: Any) -> str | None:

@@ -125,7 +125,6 @@ class GEPAOptimizer(Optimizer):
         if minibatch < 1 or module_minibatch < 1 or merge_every < 0 or demos < 0:
             raise UserError(f"gepa: need minibatch >= 1, module_minibatch >= 1, merge_every >= 0 and demos >= 0, "
                             f"got {minibatch}, {module_minibatch}, {merge_every}, {demos}")
-        self.demos = demos
         if tie_token_ratio is not None and not 0 < tie_token_ratio <= 1:
             raise UserError(f"gepa: tie_token_ratio must be in (0, 1] or None, got {tie_token_ratio}")
         self.tie_token_ratio, self.extend_ties = tie_token_ratio, extend_ties
@@ -135,7 +134,7 @@ class GEPAOptimizer(Optimizer):
         self.module_options = as_module_options(module_options)
         self.max_instruction_chars, self.examples_shown = max_instruction_chars, examples_shown
         self.structured, self.memory_modules = structured, memory_modules
-        self.reject_specific = reject_specific
+        self.reject_specific, self.demos = reject_specific, demos
 
     def options(self) -> dict[str, Any]:
         """The GEPA options (part of the resume check)."""
