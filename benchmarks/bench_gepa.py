@@ -24,6 +24,8 @@ Runs (``--runs``, comma-separated):
   the held-out rows of ``bench_gepa_handbuilt.py`` (same specs, model and seed, so the same keys);
 * ``gepa-demos-sc5-meta1.5b``: every default of today, 5 voted samples, and the ``demos`` step
   (3 verified demonstrations bootstrapped from the parent's correct training trajectories);
+* ``gepa-sc5-meta0.5b``: ``gepa-race-sc5-meta1.5b`` with the 0.5B proposing for itself (the
+  issue's comparison of meta models at its 600 calls and 100 held-out questions);
 * ``module-grounded`` / ``system-grounded`` (``-meta1.5b``: the 1.5B proposing): the
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
@@ -76,6 +78,7 @@ RUNS = {
                                     "--set", "select_on=seen"],
     "gepa-tie-seen-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, *NO_RACE, "--set", "select_on=seen"],
     "gepa-demos-sc5-meta1.5b": [*GSM8K, "--level", "gepa", "--meta-model", LARGE, "--set", SC5, "--set", "demos=3"],
+    "gepa-sc5-meta0.5b": [*GSM8K, "--level", "gepa", "--set", SC5, *NO_FILTER],
     "module-grounded": [*GSM8K, "--level", "module"],
     "module-grounded-meta1.5b": [*GSM8K, "--level", "module", "--meta-model", LARGE],
     "system-grounded": [*GSM8K, "--level", "system", "--max-failures", "60", *NO_PROBLEM_CHECK],
@@ -112,7 +115,7 @@ def seed_replay(name: str) -> None:
     print(f"== {name}: stores copied from {src.name}", flush=True)
 
 
-SHARED_HELDOUT = {"gepa-demos-sc5-meta1.5b"}
+SHARED_HELDOUT = {"gepa-demos-sc5-meta1.5b", "gepa-sc5-meta0.5b", "module-grounded-meta1.5b"}
 """Runs whose held-out store starts with the hand-built rows (same specs, model and seed, so the
 same keys: an agent the hand-built run has scored is not paid for again)."""
 
