@@ -30,6 +30,7 @@ Runs (``--runs``, comma-separated):
   module and system levels, grounded modules in their space;
 * ``dspy-gepa``: ``dspy.GEPA`` on ``ChainOfThought("question -> answer")``, same split, model
   (and reflection model) and about the same number of calls (``bench_search_gsm8k.py --dspy gepa``);
+  ``dspy-gepa-meta1.5b``: the same with the 1.5B reflecting, as our ``-meta1.5b`` runs;
 * ``humaneval-gepa``: GEPA (every default, the 1.5B proposing) on HumanEval 0-19 (train) and 20-39
   (validation), 40-163 held out; its space holds the grounded code modules (self-debug on the
   visible tests, reflexion with self-written tests).
@@ -149,12 +150,16 @@ def run_cli(name: str, budget: int, heldout: int | None = None) -> None:
     subprocess.run(argv, check=True)
 
 
-def run_dspy_gepa(budget: int, reflection: str | None) -> None:
+DSPY_RUNS = {"dspy-gepa": None, "dspy-gepa-meta1.5b": LARGE}
+"""``dspy.GEPA`` runs and their reflection model (None: the task model, the 0.5B)."""
+
+
+def run_dspy_gepa(name: str, budget: int, reflection: str | None) -> None:
     argv = [sys.executable, str(REPO / "benchmarks" / "bench_search_gsm8k.py"), "--levels", "", "--dspy", "gepa",
-            "--budget", str(budget)]
+            "--budget", str(budget), "--dspy-tag", name.removeprefix("dspy-gepa")]
     if reflection:
         argv += ["--dspy-reflection-model", reflection]
-    print("== dspy-gepa", flush=True)
+    print(f"== {name}", flush=True)
     subprocess.run(argv, check=True)
 
 
@@ -185,11 +190,52 @@ def fmt_acc(arm: dict | None) -> str:
 
 
 def fmt_vs(d: dict | None) -> str:
-    return "-" if not d else f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.2f}, {d['diff_ci'][1]:+.2f}] p={d['mcnemar_p']:.2g}"
+    if not d:
+        return "-"
+    p = "p<0.001" if d["mcnemar_p"] < 0.001 else f"p={d['mcnemar_p']:.2g}"
+    return f"{d['diff']:+.3f} [{d['diff_ci'][0]:+.2f}, {d['diff_ci'][1]:+.2f}] {p}"
 
 
 def fmt_be(b: dict | None) -> str:
     return "-" if not b else (str(b["queries"]) if b.get("queries") is not None else "never")
+
+
+def stored_correct(folder: str) -> dict[str, set[str]]:
+    """Per agent name in ``folder``'s held-out store: the ids of the questions it got right."""
+    with sqlite3.connect(ROOT / folder / "heldout.sqlite") as db:
+        names = {key: json.loads(spec)["name"] for key, spec in db.execute("select key, spec from specs")}
+        out: dict[str, set[str]] = {}
+        for cand, example, data in db.execute("select cand, example, data from results"):
+            ids = out.setdefault(names.get(cand, cand), set())
+            if json.loads(data).get("correct"):
+                ids.add(example)
+        return out
+
+
+def dspy_row(name: str) -> str | None:
+    """A ``dspy.GEPA`` row of the table: paired against cot and against self-consistency with one
+    sample (its compute match: DSPy's ChainOfThought makes one call of about cot's tokens), both read
+    from ``gepa-tie-meta1.5b``'s held-out store (same questions 41-140, model and seed)."""
+    path = REPO / "benchmarks" / "results" / "search" / name / "summary.json"
+    if not path.exists():
+        return None
+    from agentforge.core.stats import paired_difference  # only where a DSPy row is reported
+
+    d = json.loads(path.read_text())
+    ids = [f"train-{i}" for i in range(41, 141)]
+    got = set(d["correct_ids"])
+    base = stored_correct("gepa-tie-meta1.5b")
+    vs = {k: paired_difference([i in base[k] for i in ids], [i in got for i in ids])
+          for k in ("cot", "self-consistency")}
+    sc = sum(i in base["self-consistency"] for i in ids) / len(ids)
+    tie = json.loads((ROOT / "gepa-tie-meta1.5b" / "summary.json").read_text())["heldout"]["rows"]
+    sc_tokens = next(r["tokens_per_question"] for r in tie if r["arm"] == "self-consistency k=1")
+    # break-even is "never" when the gain is not above zero with 95% confidence (as in optimize's report)
+    be = " / ".join("never" if vs[k]["diff_ci"][0] <= 0 else "-" for k in vs)
+    return (f"| {name} | {d['agent']} | {d.get('search_score')} | {d['accuracy']:.3f} [{d['ci'][0]:.2f}, "
+            f"{d['ci'][1]:.2f}] | {fmt_vs(vs['cot'])} | self-consistency k=1: {sc:.3f} | "
+            f"{fmt_vs(vs['self-consistency'])} | {d['tokens_per_example']} / {sc_tokens} | "
+            f"{d['search_calls']} / {d['search_tokens']:,} / {d['search_wall_s']} s | - | {be} |")
 
 
 def report() -> None:
@@ -207,13 +253,7 @@ def report() -> None:
                      f"{f['tokens_per_question'] if f else '-'} / {m['tokens_per_question'] if m else '-'} | "
                      f"{r['calls']} / {r['tokens']:,} / {r['wall_s']:.0f} s | {e} | "
                      f"{fmt_be(r['breakeven_cot'])} / {fmt_be(r['breakeven_matched'])} |")
-    dspy = REPO / "benchmarks" / "results" / "search" / "dspy-gepa" / "summary.json"
-    if dspy.exists():
-        d = json.loads(dspy.read_text())
-        lines.append(f"| dspy-gepa | {d['agent']} | {d.get('search_score')} | {d['accuracy']:.3f} "
-                     f"[{d['ci'][0]:.2f}, {d['ci'][1]:.2f}] | see benchmarks/results/search | - | - | "
-                     f"{d['tokens_per_example']} / - | {d['search_calls']} / {d['search_tokens']:,} / "
-                     f"{d['search_wall_s']} s | - | - |")
+    lines += [row for name in DSPY_RUNS if (row := dspy_row(name)) is not None]
     text = "\n".join(lines)
     ROOT.mkdir(parents=True, exist_ok=True)
     (ROOT / "results.md").write_text(text + "\n")
@@ -232,12 +272,12 @@ def main() -> None:
     args = ap.parse_args()
     if not args.report_only:
         for name in [x.strip() for x in args.runs.split(",") if x.strip()]:
-            if name == "dspy-gepa":
-                run_dspy_gepa(args.budget, args.dspy_reflection_model)
+            if name in DSPY_RUNS:
+                run_dspy_gepa(name, args.budget, args.dspy_reflection_model or DSPY_RUNS[name])
             elif name in RUNS:
                 run_cli(name, args.budget, args.heldout)
             else:
-                raise SystemExit(f"unknown run {name!r}; valid: {', '.join([*RUNS, 'dspy-gepa'])}")
+                raise SystemExit(f"unknown run {name!r}; valid: {', '.join([*RUNS, *DSPY_RUNS])}")
     report()
 
 

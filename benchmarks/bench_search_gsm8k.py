@@ -154,7 +154,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
 
     rows = []
     for name in [x.strip().lower() for x in args.dspy.split(",") if x.strip()]:
-        out = ROOT / f"dspy-{name}"
+        out = ROOT / f"dspy-{name}{args.dspy_tag}"
         out.mkdir(parents=True, exist_ok=True)
         before = len(GLOBAL_HISTORY)
         student = dspy.ChainOfThought("question -> answer")
@@ -217,7 +217,7 @@ def run_dspy(args, task, train, val, test) -> list[dict]:
         before = len(GLOBAL_HISTORY)
         correct = [safe_metric(d, program) for d in tqdm(to_dspy(test), desc=f"dspy-{name} held-out")]
         test_calls = GLOBAL_HISTORY[before:]
-        row = {"level": f"dspy-{name}", "agent": f"ChainOfThought+{name}",
+        row = {"level": f"dspy-{name}{args.dspy_tag}", "agent": f"ChainOfThought+{name}",
                "accuracy": round(sum(correct) / len(correct), 4),
                "ci": [round(x, 4) for x in bootstrap_ci([float(c) for c in correct])], "n": len(correct),
                "calls_per_example": round(len(test_calls) / len(correct), 2),
@@ -268,6 +268,7 @@ def main() -> None:
                                            "(needs dspy[optuna])")
     ap.add_argument("--copro-depth", type=int, default=2, help="COPRO's rounds of proposals (breadth is 4)")
     ap.add_argument("--dspy-reflection-model", default=None, help="dspy.GEPA's reflection model (default: --model)")
+    ap.add_argument("--dspy-tag", default="", help="suffix of the DSPy result folders and rows (e.g. -meta1.5b)")
     ap.add_argument("--copro-temperature", type=float, default=0.7, help="COPRO's init_temperature (DSPy: 1.4)")
     ap.add_argument("--report-only", action="store_true",
                     help="no search: rebuild the table, paired statistics and plot from the stored runs")
