@@ -121,13 +121,25 @@ SHARED_HELDOUT = {"gepa-demos-sc5-meta1.5b", "gepa-sc5-meta0.5b", "module-ground
 same keys: an agent the hand-built run has scored is not paid for again)."""
 
 
+SHARED_FROM = ("gepa-tie-meta1.5b",)
+"""Held-out stores whose rows (cot, self-consistency with one sample) join the hand-built ones."""
+
+
 def seed_heldout(name: str) -> None:
-    """Start ``name``'s held-out store as a copy of the hand-built one (once)."""
+    """Start ``name``'s held-out store as a copy of the hand-built one, plus ``SHARED_FROM``'s rows
+    (once per source: ``insert or ignore`` keeps every row already there)."""
     out = ROOT / name
     if not (out / "heldout.sqlite").exists():
         out.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(ROOT / "handbuilt" / "heldout.sqlite") as a, sqlite3.connect(out / "heldout.sqlite") as b:
             a.backup(b)
+    with sqlite3.connect(out / "heldout.sqlite") as db:
+        for src in SHARED_FROM:
+            db.execute("attach ? as src", (str(ROOT / src / "heldout.sqlite"),))
+            for table in ("results", "specs"):
+                db.execute(f"insert or ignore into {table} select * from src.{table}")
+            db.commit()
+            db.execute("detach src")
 
 
 def run_cli(name: str, budget: int, heldout: int | None = None) -> None:
