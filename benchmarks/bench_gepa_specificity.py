@@ -31,7 +31,7 @@ from agentforge.search.specificity import same_instruction, specific_copy
 from agentforge.tasks import load_task
 
 ROOT = Path(__file__).parent / "results" / "gepa"
-RUNS = ["gepa-explore-meta1.5b", "gepa-tie-meta1.5b", "gepa-race-sc5-meta1.5b", "humaneval-gepa"]
+RUNS = ["gepa-explore-meta1.5b", "gepa-tie-meta1.5b", "gepa-race-sc5-meta1.5b", "gepa-sc5-meta0.5b", "humaneval-gepa"]
 TRAIN, MINIBATCH = 20, 3
 
 

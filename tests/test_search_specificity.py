@@ -24,6 +24,9 @@ HUMANEVAL_12 = '''def longest(strings: List[str]) -> Optional[str]:
 '''
 GSM8K = ("Tobias is buying a new pair of shoes that costs $95. He has been saving up his money each month "
          "for the past three months. He gets a $5 allowance a month.")
+CHEDDAR = ("Jasper will serve charcuterie at his dinner party. He buys 2 pounds of cheddar cheese for $10, a pound "
+           "of cream cheese that cost half the price of the cheddar cheese, and a pack of cold cuts that cost twice "
+           "the price of the cheddar cheese. What is the total cost of the ingredients?")
 DEFAULT = "You are an expert Python programmer. You write short, correct, plain Python (standard library only)."
 
 
@@ -33,9 +36,12 @@ DEFAULT = "You are an expert Python programmer. You write short, correct, plain 
     ("When implementing the solution, make sure to properly initialize the `longest_string` variable as `None`.",
      'identifier "longest_string"'),
     ("Tobias needs to save up his money each month.", 'name "Tobias"'),
+    # what GEPA with the 0.5B proposing returned as its best instruction (gepa-sc5-meta0.5b)
+    ("The model should check the cost of the cheddar cheese and the cold cuts, and then calculate the total "
+     "cost of the ingredients.", 'phrases "cheddar cheese", "cold cuts"'),
 ])
 def test_rewrites_about_one_problem_are_caught(instruction, piece):
-    assert specific_copy(instruction, [HUMANEVAL_1, HUMANEVAL_12, GSM8K], allowed=DEFAULT) == piece
+    assert specific_copy(instruction, [HUMANEVAL_1, HUMANEVAL_12, GSM8K, CHEDDAR], allowed=DEFAULT) == piece
 
 
 @pytest.mark.parametrize("instruction", [
@@ -44,9 +50,10 @@ def test_rewrites_about_one_problem_are_caught(instruction, piece):
     "Always check the units; write the final answer as a number.",
     "Use `collections.Counter` for counting, return None when the input is empty, and test edge cases.",
     "Think step by step. Input to this function is a string.",  # a run of 7 words only
+    "Add up every price to get the total cost, then check it against the question.",  # one shared phrase
 ])
 def test_general_advice_passes(instruction):
-    assert specific_copy(instruction, [HUMANEVAL_1, HUMANEVAL_12, GSM8K], allowed=DEFAULT) is None
+    assert specific_copy(instruction, [HUMANEVAL_1, HUMANEVAL_12, GSM8K, CHEDDAR], allowed=DEFAULT) is None
 
 
 def test_copying_from_the_allowed_text_is_not_specific():

@@ -19,7 +19,11 @@ text it was allowed to build on (the current instruction, the task's answer form
   name (``None``, ``List``) ("Tobias", "Natalia");
 * a compound identifier (``snake_case`` or ``camelCase``, two parts or more) whose parts are all
   words of the problem, a plural standing for its singular (``longest_string`` from "return the
-  longest one" and "list of strings"; ``separate_paren_groups``).
+  longest one" and "list of strings"; ``separate_paren_groups``);
+* two or more distinct content phrases: pairs of adjacent words of the problem, neither a function
+  word nor shorter than 3 letters ("cheddar cheese" and "cold cuts": the 0.5B's "check the cost of
+  the cheddar cheese and the cold cuts", which GEPA with the 0.5B proposing returned as its best
+  instruction). One shared phrase ("total cost") passes: general advice can name one.
 
 The check is a heuristic with no model call; it looks only at surface copies, so general advice
 that happens to mention the task's vocabulary ("a list of integers") passes.
@@ -80,6 +84,12 @@ def _compound(word: str) -> list[str] | None:
     return parts
 
 
+def _phrases(words: list[str]) -> set[tuple[str, str]]:
+    low = [w.lower() for w in words]
+    return {(a, b) for a, b in zip(low, low[1:]) if a != b and all(
+        len(w) >= 3 and w.isalpha() and w not in _FUNCTION_WORDS for w in (a, b))}
+
+
 def specific_copy(instruction: str, problems: Sequence[str], *, allowed: str = "", min_run: int = 8) -> str | None:
     """The first piece of ``instruction`` copied from one of ``problems``, or None when it has none.
 
@@ -92,7 +102,8 @@ def specific_copy(instruction: str, problems: Sequence[str], *, allowed: str = "
 
     Returns:
         A short description of the copied piece (``'run "input to this function is ..."'``,
-        ``'name "Tobias"'``, ``'identifier "longest_string"'``), or None.
+        ``'name "Tobias"'``, ``'identifier "longest_string"'``, ``'phrases "cheddar cheese", "cold
+        cuts"'``), or None.
 
     Raises:
         ValueError: ``min_run`` below 2.
@@ -102,6 +113,7 @@ def specific_copy(instruction: str, problems: Sequence[str], *, allowed: str = "
     ins_words, allowed_words = _words(instruction), _words(allowed)
     allowed_runs, allowed_low = set(_runs(allowed_words, min_run)), {w.lower() for w in allowed_words}
     ins_runs, ins_set = _runs(ins_words, min_run), set(ins_words)
+    ins_phrases = _phrases(ins_words) - _phrases(allowed_words)
     for problem in problems:
         words = _words(problem)
         problem_runs = set(_runs(words, min_run)) - allowed_runs
@@ -117,6 +129,9 @@ def specific_copy(instruction: str, problems: Sequence[str], *, allowed: str = "
             parts = _compound(w)
             if parts and w.lower() not in allowed_low and all(p in vocab or f"{p}s" in vocab for p in parts):
                 return f'identifier "{w}"'
+        phrases = sorted(ins_phrases & _phrases(words))
+        if len(phrases) >= 2:
+            return "phrases " + ", ".join(f'"{a} {b}"' for a, b in phrases[:2])
     return None
 
 
