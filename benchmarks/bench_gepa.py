@@ -212,15 +212,13 @@ def fmt_be(b: dict | None) -> str:
     return "-" if not b else (str(b["queries"]) if b.get("queries") is not None else "never")
 
 
-def stored_correct(folder: str) -> dict[str, set[str]]:
-    """Per agent name in ``folder``'s held-out store: the ids of the questions it got right."""
+def stored_correct(folder: str) -> dict[str, dict[str, bool]]:
+    """Per agent name in ``folder``'s held-out store: question id -> whether it got it right."""
     with sqlite3.connect(ROOT / folder / "heldout.sqlite") as db:
         names = {key: json.loads(spec)["name"] for key, spec in db.execute("select key, spec from specs")}
-        out: dict[str, set[str]] = {}
+        out: dict[str, dict[str, bool]] = {}
         for cand, example, data in db.execute("select cand, example, data from results"):
-            ids = out.setdefault(names.get(cand, cand), set())
-            if json.loads(data).get("correct"):
-                ids.add(example)
+            out.setdefault(names.get(cand, cand), {})[example] = bool(json.loads(data).get("correct"))
         return out
 
 
@@ -234,12 +232,14 @@ def dspy_row(name: str) -> str | None:
     from agentforge.core.stats import paired_difference  # only where a DSPy row is reported
 
     d = json.loads(path.read_text())
-    ids = [f"train-{i}" for i in range(41, 141)]
     got = set(d["correct_ids"])
     base = stored_correct("gepa-tie-meta1.5b")
-    vs = {k: paired_difference([i in base[k] for i in ids], [i in got for i in ids])
+    ids = sorted(base["cot"])  # the held-out questions (41-140: ids train-40 to train-139)
+    if len(ids) != d["n"]:
+        raise SystemExit(f"{name}: {d['n']} held-out questions, the cot rows have {len(ids)}")
+    vs = {k: paired_difference([base[k][i] for i in ids], [i in got for i in ids])
           for k in ("cot", "self-consistency")}
-    sc = sum(i in base["self-consistency"] for i in ids) / len(ids)
+    sc = sum(base["self-consistency"][i] for i in ids) / len(ids)
     tie = json.loads((ROOT / "gepa-tie-meta1.5b" / "summary.json").read_text())["heldout"]["rows"]
     sc_tokens = next(r["tokens_per_question"] for r in tie if r["arm"] == "self-consistency k=1")
     # break-even is "never" when the gain is not above zero with 95% confidence (as in optimize's report)
